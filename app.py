@@ -1,0 +1,40 @@
+"""GenLab: one Gradio page, one tab per model of *Learn Generative AI with PyTorch* (chapters 3-7).
+
+`python app.py` serves it on http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT change
+that, as on a Hugging Face Space). This file only assembles tabs; each lives in genlab/ui/.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+
+import gradio as gr
+
+# (tab title, module in genlab.ui that has build()). A tab whose module fails to import or build
+# shows the error in place; the other tabs still work.
+TABS = [
+    ("Shapes & numbers", "toys"),
+]
+
+INTRO = """# GenLab
+The generative models of *Learn Generative AI with PyTorch* (Manning, 2024), chapters 3-7, trained and
+ready to poke. Every tab runs on a CPU with the checkpoints in `checkpoints/`; each card says how it was made."""
+
+
+def build() -> gr.Blocks:
+    with gr.Blocks(title="GenLab") as blocks:
+        gr.Markdown(INTRO)
+        for title, module in TABS:
+            with gr.Tab(title):
+                try:
+                    importlib.import_module(f"genlab.ui.{module}").build()
+                except Exception as e:  # one broken tab must not take the page down
+                    gr.Markdown(f"⚠️ This tab failed to build: `{type(e).__name__}: {e}`")
+    return blocks
+
+
+demo = build()
+demo.queue(default_concurrency_limit=int(os.environ.get("GENLAB_CONCURRENCY", "4")), max_size=256)
+
+if __name__ == "__main__":
+    demo.launch()

@@ -1,0 +1,105 @@
+"""A checkpoint is a folder: config.json + model.safetensors (inference weights) + card.json.
+
+Loading never unpickles. The card records how the checkpoint was made and the sha256 of the
+weights, so a truncated or altered file is caught with a message naming it. Saving writes a new
+folder next to the old one and swaps it in, so a killed save never leaves a torn checkpoint.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "card.json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing or damaged; the message names the file."""
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def save(folder: str | os.PathLike, model: torch.nn.Module, config: dict, card: dict) -> Path:
+    """Write the folder atomically: build it under a temporary name, fsync, then rename into place."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(tensors, str(tmp / WEIGHTS))
+        _write_json(tmp / CONFIG, config)
+        _write_json(tmp / CARD, {**card, "weights_sha256": sha256(tmp / WEIGHTS)})
+        for name in (WEIGHTS, CONFIG, CARD):
+            with open(tmp / name, "rb") as f:
+                os.fsync(f.fileno())
+        old = folder.with_name(f".{folder.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        if folder.exists():
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint file missing: {path}")
+    try:
+        obj = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"Checkpoint file {path} is not valid JSON ({e.msg if hasattr(e, 'msg') else e}).") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"Checkpoint file {path} should hold a JSON object.")
+    return obj
+
+
+def read(folder: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor], dict]:
+    """(config, weights, card) from a folder, with every failure a CheckpointError naming the file."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"Checkpoint folder missing: {folder}")
+    config, card = _read_json(folder / CONFIG), _read_json(folder / CARD)
+    wpath = folder / WEIGHTS
+    if not wpath.is_file():
+        raise CheckpointError(f"Checkpoint file missing: {wpath}")
+    want = card.get("weights_sha256")
+    if want and sha256(wpath) != want:
+        raise CheckpointError(f"Checkpoint file {wpath} is damaged or was changed: its sha256 does not match card.json.")
+    try:
+        weights = load_file(str(wpath))
+    except Exception as e:
+        raise CheckpointError(f"Checkpoint file {wpath} cannot be read as safetensors ({e}).") from None
+    return config, weights, card
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], where: str) -> None:
+    """load_state_dict with a message that names the checkpoint and the first mismatch."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(weights))
+    extra = sorted(set(weights) - set(own))
+    bad = [k for k in own if k in weights and own[k].shape != weights[k].shape]
+    if missing or extra or bad:
+        detail = (f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}" if extra else
+                  f"{bad[0]} has shape {tuple(weights[bad[0]].shape)}, the model expects {tuple(own[bad[0]].shape)}")
+        raise CheckpointError(f"Checkpoint {where} does not fit its model: {detail}.")
+    model.load_state_dict(weights)

@@ -1,0 +1,1 @@
+"""Evaluation: domain classifiers, metrics (FID/KID, label agreement, reconstruction)."""

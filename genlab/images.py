@@ -1,0 +1,107 @@
+"""Tensors to grids and PIL images, and uploads to tensors, at the edge of the app."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torchvision.transforms import functional as TF
+from torchvision.utils import make_grid
+
+MAX_UPLOAD_PIXELS = 40_000_000  # refuse decompression bombs before decoding
+
+
+class ImageInputError(ValueError):
+    """An uploaded image we cannot use; the message is meant for the user."""
+
+
+def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
+    """N×C×H×W in [0, 1] -> one C×H'×W' grid image."""
+    return make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=padding, pad_value=pad_value)
+
+
+def to_pil(image: torch.Tensor, scale: int = 1) -> Image.Image:
+    """C×H×W in [0, 1] -> PIL (RGB or L), optionally upscaled with nearest neighbour for crisp pixels."""
+    img = TF.to_pil_image(image.detach().float().clamp(0, 1).cpu())
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    return img
+
+
+def grid_pil(images: torch.Tensor, nrow: int = 8, scale: int = 1) -> Image.Image:
+    return to_pil(grid(images, nrow=nrow), scale=scale)
+
+
+def open_image(data) -> Image.Image:
+    """Open a path, bytes or PIL image, refusing what is not a sane still image."""
+    if data is None:
+        raise ImageInputError("No image was given: upload one or pick an example.")
+    if isinstance(data, Image.Image):
+        img = data
+    else:
+        try:
+            src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+            img = Image.open(src)
+            if img.width * img.height > MAX_UPLOAD_PIXELS:
+                raise ImageInputError(
+                    f"The image is {img.width}×{img.height}; the limit is {MAX_UPLOAD_PIXELS // 1_000_000} megapixels.")
+            img.load()
+        except ImageInputError:
+            raise
+        except Image.DecompressionBombError:
+            raise ImageInputError("The image is too large to open safely.") from None
+        except Exception as e:  # PIL raises many types for bad files
+            raise ImageInputError(f"That file is not an image we can read ({type(e).__name__}).") from None
+    if img.width * img.height > MAX_UPLOAD_PIXELS:
+        raise ImageInputError(f"The image is {img.width}×{img.height}; the limit is {MAX_UPLOAD_PIXELS // 1_000_000} megapixels.")
+    if img.width < 1 or img.height < 1:
+        raise ImageInputError("The image is empty.")
+    return img
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any mode (L, I;16, CMYK, P, RGBA, animated) -> RGB; transparency is put on white."""
+    if getattr(img, "is_animated", False):
+        img.seek(0)
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
+        img = Image.fromarray(arr.astype(np.uint8), "L")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        bg = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(bg, img)
+    return img.convert("RGB")
+
+
+def square_crop(img: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """Centre square crop; returns the crop and its box (left, top, right, bottom)."""
+    s = min(img.width, img.height)
+    left, top = (img.width - s) // 2, (img.height - s) // 2
+    box = (left, top, left + s, top + s)
+    return img.crop(box), box
+
+
+def load_face(data, size: int) -> torch.Tensor:
+    """An upload -> 3×size×size float tensor in [0, 1]: RGB, centre-cropped square, resized."""
+    img = to_rgb(open_image(data))
+    img, _ = square_crop(img)
+    img = img.resize((size, size), Image.LANCZOS)
+    return TF.to_tensor(img)
+
+
+def figure(w: float = 6, h: float = 4):
+    """A matplotlib Figure made without pyplot: no global state, so safe in server threads."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(w, h), dpi=100)
+
+
+def figure_to_pil(fig) -> Image.Image:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")

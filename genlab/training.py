@@ -1,0 +1,220 @@
+"""The one training loop: a generator of events, shared by the CLI and the live-training tab.
+
+    for ev in train("number_gan"):            # ev.kind: start, step, preview, epoch, checkpoint, done
+        ...
+
+Resume state (all networks, optimisers, RNG, counters) lives in a git-ignored run folder and is
+written atomically at every epoch end and when a run stops; `resume=True` continues from it.
+"""
+from __future__ import annotations
+
+import math
+import os
+import platform
+import shlex
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from . import checkpoint
+from .registry import get
+
+RUNS = Path(os.environ.get("GENLAB_RUNS", "runs"))
+
+
+@dataclass
+class Event:
+    kind: str  # start | step | preview | epoch | checkpoint | done
+    step: int = 0
+    epoch: int = 0
+    losses: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    preview: object = None  # PIL image from the trainer's fixed noise
+    path: Path | None = None
+    message: str = ""
+    elapsed: float = 0.0  # seconds of training in this process
+    items_per_s: float = 0.0
+    total_steps: int = 0
+    reason: str = ""  # on done: finished | early_stop | stopped | time_cap | diverged
+
+
+class EarlyStop:
+    """The book's EarlyStop: stop after `patience` checks without a new minimum (0 = never)."""
+
+    def __init__(self, patience: int):
+        self.patience, self.steps, self.best = patience, 0, math.inf
+
+    def stop(self, value: float) -> bool:
+        if value < self.best:
+            self.best, self.steps = value, 0
+        else:
+            self.steps += 1
+        return bool(self.patience) and self.steps >= self.patience
+
+    def state_dict(self):
+        return {"patience": self.patience, "steps": self.steps, "best": self.best}
+
+    def load_state_dict(self, s):
+        self.patience, self.steps, self.best = s["patience"], s["steps"], s["best"]
+
+
+def machine() -> str:
+    return f"{platform.machine()} {os.cpu_count()} cores, {platform.system()}, torch {torch.__version__}"
+
+
+def _save_state(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)  # atomic: a kill leaves the old state or the new one, never half
+
+
+def _batch_size(batch) -> int:
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0]
+    if isinstance(batch, (tuple, list)) and batch:
+        return _batch_size(batch[0])
+    if isinstance(batch, dict) and batch:
+        return _batch_size(next(iter(batch.values())))
+    return 1
+
+
+def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=None, data=None,
+          out: str | Path | None = None, run_dir: str | Path | None = None, resume: bool = False,
+          device: str = "cpu", stop: threading.Event | None = None, pause: threading.Event | None = None,
+          preview_every: int | None = 0, max_seconds: float | None = None, command: str | None = None,
+          save: bool = True):
+    """Train a registered model and yield Events.
+
+    preview_every: steps between preview grids (0: once per epoch, None: never). stop: set it to end the run at
+    the next step (state is saved). pause: while set, the loop waits. max_seconds: a time cap.
+    out: checkpoint folder written at the end (default checkpoints/<name>); save=False writes none.
+    """
+    spec = get(name)
+    cfg = cfg or spec.config(preset, **(overrides or {}))
+    run_dir = Path(run_dir) if run_dir else RUNS / name
+    state_path = run_dir / "state.pt"
+    out = Path(out) if out else spec.checkpoint
+    torch.manual_seed(cfg.seed)
+    trainer = spec.family.Trainer(cfg, data_root=data, device=device)
+    stopper = EarlyStop(getattr(cfg, "patience", 0))
+    step = epoch = in_epoch = 0  # in_epoch: steps already taken in the current epoch
+    train_seconds = 0.0
+    best = None  # (epoch, inference weights) at EarlyStop's best score: what ships
+    if resume:
+        if not state_path.is_file():
+            raise FileNotFoundError(f"Nothing to resume: {state_path} does not exist.")
+        st = torch.load(state_path, weights_only=True)
+        if st["config"] != asdict(cfg) and st["config"] != _jsonable(asdict(cfg)):
+            raise ValueError(f"{state_path} was made with another config; start afresh without --resume.")
+        trainer.load_state_dict(st["trainer"])
+        stopper.load_state_dict(st["stopper"])
+        step, epoch, train_seconds = st["step"], st["epoch"], st["seconds"]
+        in_epoch = st.get("in_epoch", 0)
+        best = st.get("best")
+        torch.set_rng_state(st["rng"])
+
+    total = cfg.epochs * trainer.steps_per_epoch
+
+    def save_state():
+        if save:
+            _save_state(state_path, {"config": _jsonable(asdict(cfg)), "trainer": trainer.state_dict(),
+                                     "stopper": stopper.state_dict(), "step": step, "epoch": epoch,
+                                     "in_epoch": in_epoch, "seconds": train_seconds, "rng": torch.get_rng_state(),
+                                     "best": best})
+
+    def finish(reason: str, message: str):
+        path = None
+        best_epoch = epoch
+        if best is not None and reason in ("early_stop", "finished"):
+            best_epoch = best["epoch"]
+            trainer.model.load_state_dict(best["weights"])  # ship the weights EarlyStop scored best
+        metrics = trainer.score()
+        if save and step > 0:
+            save_state()
+            card = {"model": name, "preset": preset, "dataset": trainer.dataset, "steps": step,
+                    "epochs": epoch, "wall_time_s": round(train_seconds, 1), "machine": machine(),
+                    "seed": cfg.seed, "stop_reason": reason, "weights_from_epoch": best_epoch,
+                    "command": command or " ".join(shlex.quote(a) for a in sys.argv),
+                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "metrics": {k: v for k, v in metrics.items() if k != "early_stop"}}
+            path = checkpoint.save(out, trainer.model, {"model": name, "config": _jsonable(asdict(cfg))}, card)
+            yield Event("checkpoint", step, epoch, metrics=metrics, path=path, elapsed=train_seconds, total_steps=total)
+        yield Event("done", step, epoch, metrics=metrics, path=path, elapsed=train_seconds, total_steps=total,
+                    reason=reason, message=message)
+
+    yield Event("start", step, epoch, total_steps=total, message=f"{name} ({preset}) on {device}")
+    if preview_every is not None:
+        yield Event("preview", step, epoch, preview=trainer.preview(), total_steps=total)
+    t0 = time.perf_counter()
+    seconds0 = train_seconds
+    items = 0
+    stopped = lambda: stop is not None and stop.is_set()  # noqa: E731
+    while epoch < cfg.epochs:
+        if stopped():  # checked before the epoch draws a batch, so the saved RNG state is exact
+            yield from finish("stopped", f"Stopped at step {step}.")
+            return
+        sums, count = {}, 0
+        skip, in_epoch = in_epoch, 0
+        for batch in trainer.batches(epoch):
+            if skip:  # resuming mid-epoch: these steps were taken before the stop
+                skip -= 1
+                in_epoch += 1
+                continue
+            while pause is not None and pause.is_set() and not stopped():
+                time.sleep(0.05)
+                t0 = time.perf_counter() - (train_seconds - seconds0)  # paused time is not training time
+            losses = trainer.train_step(batch)
+            step += 1
+            in_epoch += 1
+            items += _batch_size(batch)
+            train_seconds = seconds0 + time.perf_counter() - t0
+            if not all(math.isfinite(v) for v in losses.values()):
+                bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not math.isfinite(v))
+                yield Event("done", step, epoch, losses=losses, elapsed=train_seconds, total_steps=total,
+                            reason="diverged", message=f"Training diverged at step {step} ({bad}); nothing was saved "
+                            f"from this step. Lower the learning rate and try again.")
+                return
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+            rate = items / max(train_seconds - seconds0, 1e-9)
+            yield Event("step", step, epoch, losses=losses, elapsed=train_seconds, items_per_s=rate, total_steps=total)
+            if preview_every and step % preview_every == 0:
+                yield Event("preview", step, epoch, preview=trainer.preview(), elapsed=train_seconds, total_steps=total)
+            if stopped():
+                yield from finish("stopped", f"Stopped at step {step}.")
+                return
+            if max_seconds is not None and train_seconds - seconds0 >= max_seconds:
+                yield from finish("time_cap", f"Reached the time cap of {max_seconds:.0f} s at step {step}.")
+                return
+        epoch += 1
+        in_epoch = 0
+        metrics = trainer.score()
+        mean = {k: v / max(count, 1) for k, v in sums.items()}
+        yield Event("epoch", step, epoch, losses=mean, metrics=metrics, elapsed=train_seconds,
+                    items_per_s=items / max(train_seconds - seconds0, 1e-9), total_steps=total)
+        if preview_every == 0:
+            yield Event("preview", step, epoch, preview=trainer.preview(), elapsed=train_seconds, total_steps=total)
+        early = False
+        if "early_stop" in metrics:
+            improved = metrics["early_stop"] < stopper.best
+            early = stopper.stop(metrics["early_stop"])
+            if improved:
+                best = {"epoch": epoch, "weights": {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}}
+        save_state()
+        if early:
+            yield from finish("early_stop", f"EarlyStop: no better score for {stopper.patience} epochs.")
+            return
+    yield from finish("finished", f"Finished {epoch} epochs.")
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

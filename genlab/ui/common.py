@@ -1,0 +1,110 @@
+"""What every tab shares: loading a shipped model once, the 'checkpoint missing' notice, input checks.
+
+Models are loaded lazily and cached per process: they are read-only at inference, so all sessions can
+share them. A model that fails to load makes only its own tab show the problem.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+
+import gradio as gr
+
+import genlab
+from genlab.checkpoint import CheckpointError
+from genlab.images import ImageInputError
+from genlab.latent import check_seed
+from genlab.registry import get
+
+_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=None)
+def _load(name: str):
+    return genlab.load(name)
+
+
+def model(name: str, override=None):
+    """The shipped model (cached), or `override` (a model this browser session trained in the live tab).
+
+    A damaged or missing checkpoint raises gr.Error with the file and the command that rebuilds it.
+    """
+    if override is not None:
+        return override
+    try:
+        with _lock:  # two first requests at once must not load twice
+            return _load(name)
+    except CheckpointError as e:
+        raise gr.Error(f"{e} Train it with: {get(name).train_command}") from None
+
+
+def load_problem(name: str) -> str | None:
+    """None when the model loads, else a Markdown notice for the tab."""
+    try:
+        with _lock:
+            _load(name)
+        return None
+    except CheckpointError as e:
+        return (f"⚠️ **{get(name).title} has no usable checkpoint.** {e}\n\n"
+                f"Train it with `{get(name).train_command}` (the rest of the app works).")
+
+
+def notice(name: str) -> bool:
+    """Show the load problem (if any) at the top of a tab; True when the model is usable."""
+    problem = load_problem(name)
+    if problem:
+        gr.Markdown(problem)
+    return problem is None
+
+
+def card_line(name: str) -> str:
+    """A one-line honest summary of how the shipped checkpoint was made."""
+    try:
+        card = _load(name).card
+    except CheckpointError:
+        return ""
+    metrics = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in card.get("metrics", {}).items())
+    ds = card.get("dataset", {})
+    size = f" ({ds.get('size'):,} items)" if isinstance(ds.get("size"), int) else ""
+    return (f"<small>Checkpoint: preset `{card.get('preset')}`, {card.get('steps', 0):,} steps / "
+            f"{card.get('epochs', 0)} epochs in {card.get('wall_time_s', 0) / 60:.1f} min on "
+            f"{card.get('machine', '?')}; data: {ds.get('name', '?')}{size}. {metrics}</small>")
+
+
+def seed(value) -> int:
+    try:
+        return check_seed(value)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+
+
+def count(value, lo: int, hi: int, what: str = "number of images") -> int:
+    """A bounded whole number from a form field; a clear gr.Error otherwise."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"The {what} must be a whole number, got {value!r}.") from None
+    if f != f or f in (float("inf"), float("-inf")) or not f.is_integer():
+        raise gr.Error(f"The {what} must be a whole number, got {value!r}.")
+    if not lo <= f <= hi:
+        raise gr.Error(f"The {what} must be between {lo} and {hi}, got {int(f)}.")
+    return int(f)
+
+
+def number(value, lo: float, hi: float, what: str) -> float:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise gr.Error(f"{what} must be a number, got {value!r}.") from None
+    if not (lo <= f <= hi):  # also refuses NaN
+        raise gr.Error(f"{what} must be between {lo} and {hi}, got {value!r}.")
+    return f
+
+
+def image(data, loader):
+    """Run loader(data) and turn ImageInputError into a message in the page."""
+    try:
+        return loader(data)
+    except ImageInputError as e:
+        raise gr.Error(str(e)) from None

@@ -1,0 +1,112 @@
+"""The "Shapes & numbers" tab (chapter 3): sample the curve GAN and the multiples-of-5 GAN, or retrain
+either one in the page and watch real vs generated every few epochs, as the book prints them."""
+from __future__ import annotations
+
+import tempfile
+import threading
+
+import gradio as gr
+
+import genlab
+from genlab.models import curve, numbers
+from genlab.training import train
+
+from . import common
+
+TRAIN_SECONDS = 90  # cap on an in-page toy run: a public Space must not be tied up
+
+
+def sample_curve(n, seed, override=None):
+    n, seed = common.count(n, 1, 10_000, "number of points"), common.seed(seed)
+    pts = common.model("curve_gan", override).sample(n, seed=seed)
+    mse, w1 = curve.mse_to_curve(pts), curve.x_coverage(pts)
+    text = (f"**MSE to the true curve: {mse:.4f}** over {n} points (the book's measure); "
+            f"x coverage (W1 to U(0, 50)): {w1:.2f}.")
+    return curve.plot(pts), text
+
+
+def sample_numbers(n, seed, override=None):
+    n, seed = common.count(n, 1, 100_000, "number of samples"), common.seed(seed)
+    ints = numbers.Model.sample(common.model("number_gan", override), n, seed=seed)
+    share = numbers.share_of_multiples(ints)
+    first = ", ".join(str(int(i)) for i in ints[:20])
+    return numbers.plot(ints), f"**{share:.1%} are multiples of 5** ({n} samples). First ones: {first}"
+
+
+def train_toy(name, epochs, seed, state):
+    """Stream (plot, status, trained model) while a fresh model trains; the result is kept for this session."""
+    if name not in ("curve_gan", "number_gan"):
+        raise gr.Error(f"Pick curve_gan or number_gan, not {name!r}.")
+    epochs = common.count(epochs, 1, 5_000, "number of epochs")
+    seed = common.seed(seed)
+    folder = tempfile.mkdtemp(prefix=f"genlab-{name}-")
+    # About 20 plots per run: one every few epochs, as the book prints them.
+    steps_per_epoch = 16 if name == "curve_gan" else 50
+    every = max(1, epochs // 20) * steps_per_epoch
+    stop = threading.Event()
+    plot, status = None, ""
+    try:
+        for ev in train(name, "live", {"epochs": epochs, "seed": seed}, out=folder, run_dir=folder, stop=stop,
+                        preview_every=every, max_seconds=TRAIN_SECONDS, command=f"GenLab page: train {name}"):
+            if ev.kind == "epoch":
+                shown = ", ".join(f"{k} {v:.3g}" for k, v in {**ev.losses, **ev.metrics}.items() if k != "early_stop")
+                status = f"epoch {ev.epoch}/{epochs} · {shown} · {ev.elapsed:.1f} s"
+            elif ev.kind == "preview":
+                plot = ev.preview
+                yield plot, status or "starting…", state
+            elif ev.kind == "done":
+                model = genlab.load(name, ev.path) if ev.path else None
+                msg = f"**{ev.reason}**: {ev.message}"
+                if model is not None:
+                    state = {**(state or {}), name: model}
+                    msg += " The samplers above now use this model (in this browser session only)."
+                yield plot, msg, state
+    finally:
+        stop.set()  # a cancelled request ends the loop at its next step
+
+
+def build():
+    gr.Markdown("### Chapter 3: GANs on shapes and numbers\nA GAN learns points on the curve *y = 1.08ˣ*, "
+                "and another learns to output multiples of 5 as 100-dimensional one-hot vectors.")
+    trained = gr.State({})  # models trained in this browser session, by name
+    with gr.Row():
+        with gr.Column():
+            gr.Markdown("#### Curve GAN")
+            if common.notice("curve_gan"):
+                gr.Markdown(common.card_line("curve_gan"))
+            with gr.Row():
+                cn = gr.Slider(10, 5_000, value=1_000, step=10, label="points")
+                cs = gr.Number(value=0, precision=0, label="seed")
+            cb = gr.Button("Sample points", variant="primary")
+            cimg = gr.Image(label="generated (red) over y = 1.08^x", type="pil", interactive=False)
+            ctext = gr.Markdown()
+        with gr.Column():
+            gr.Markdown("#### Multiples-of-5 GAN")
+            if common.notice("number_gan"):
+                gr.Markdown(common.card_line("number_gan"))
+            with gr.Row():
+                nn_ = gr.Slider(10, 10_000, value=1_000, step=10, label="samples")
+                ns = gr.Number(value=0, precision=0, label="seed")
+            nb = gr.Button("Sample numbers", variant="primary")
+            nimg = gr.Image(label="histogram of generated numbers", type="pil", interactive=False)
+            ntext = gr.Markdown()
+    with gr.Accordion("Train one in the page", open=False):
+        gr.Markdown(f"Trains a fresh model from scratch (at most {TRAIN_SECONDS} s) and plots real vs "
+                    "generated as it learns. When it ends, the samplers above use it for this session.")
+        with gr.Row():
+            which = gr.Radio(["curve_gan", "number_gan"], value="number_gan", label="model")
+            epochs = gr.Number(value=60, precision=0, label="epochs (number_gan: 50 steps each; curve_gan: 16)")
+            tseed = gr.Number(value=0, precision=0, label="seed")
+        with gr.Row():
+            go = gr.Button("Train", variant="primary")
+            halt = gr.Button("Stop")
+        timg = gr.Image(label="progress", type="pil", interactive=False)
+        ttext = gr.Markdown()
+
+    cb.click(lambda n, s, st: sample_curve(n, s, st.get("curve_gan")), [cn, cs, trained], [cimg, ctext],
+             api_name="curve_sample")
+    nb.click(lambda n, s, st: sample_numbers(n, s, st.get("number_gan")), [nn_, ns, trained], [nimg, ntext],
+             api_name="numbers_sample")
+    run = go.click(train_toy, [which, epochs, tseed, trained], [timg, ttext, trained], api_name="toy_train",
+                   concurrency_limit=2, concurrency_id="toy_train")
+    halt.click(None, None, None, cancels=[run], api_name="toy_stop")
