@@ -10,10 +10,19 @@ import os
 
 import gradio as gr
 
-# (tab title, module in genlab.ui that has build()). A tab whose module fails to import or build
-# shows the error in place; the other tabs still work.
+# (tab title, module in genlab.ui with build(session)). `session` is a gr.State dict {model name: model}
+# of models this browser session trained in the page; tabs prefer them over the shipped checkpoint.
+# A tab whose module fails to import or build shows the error in place; the other tabs still work.
 TABS = [
     ("Shapes & numbers", "toys"),
+    ("Clothing", "clothing"),
+    ("Anime faces", "anime"),
+    ("Eyeglasses", "glasses"),
+    ("Hair color", "hair"),
+    ("Digits", "digits"),
+    ("Face VAE", "face_vae"),
+    ("Building blocks", "blocks"),
+    ("Live training", "live"),
 ]
 
 INTRO = """# GenLab
@@ -24,10 +33,11 @@ ready to poke. Every tab runs on a CPU with the checkpoints in `checkpoints/`; e
 def build() -> gr.Blocks:
     with gr.Blocks(title="GenLab") as blocks:
         gr.Markdown(INTRO)
+        session = gr.State({})
         for title, module in TABS:
             with gr.Tab(title):
                 try:
-                    importlib.import_module(f"genlab.ui.{module}").build()
+                    importlib.import_module(f"genlab.ui.{module}").build(session)
                 except Exception as e:  # one broken tab must not take the page down
                     gr.Markdown(f"⚠️ This tab failed to build: `{type(e).__name__}: {e}`")
     return blocks

@@ -34,7 +34,7 @@ def sample_numbers(n, seed, override=None):
 
 
 def train_toy(name, epochs, seed, state):
-    """Stream (plot, status, trained model) while a fresh model trains; the result is kept for this session."""
+    """Stream (plot, status, session model) while a fresh model trains; the result is kept for this session."""
     if name not in ("curve_gan", "number_gan"):
         raise gr.Error(f"Pick curve_gan or number_gan, not {name!r}.")
     epochs = common.count(epochs, 1, 5_000, "number of epochs")
@@ -65,10 +65,9 @@ def train_toy(name, epochs, seed, state):
         stop.set()  # a cancelled request ends the loop at its next step
 
 
-def build():
+def build(session):
     gr.Markdown("### Chapter 3: GANs on shapes and numbers\nA GAN learns points on the curve *y = 1.08ˣ*, "
                 "and another learns to output multiples of 5 as 100-dimensional one-hot vectors.")
-    trained = gr.State({})  # models trained in this browser session, by name
     with gr.Row():
         with gr.Column():
             gr.Markdown("#### Curve GAN")
@@ -103,10 +102,10 @@ def build():
         timg = gr.Image(label="progress", type="pil", interactive=False)
         ttext = gr.Markdown()
 
-    cb.click(lambda n, s, st: sample_curve(n, s, st.get("curve_gan")), [cn, cs, trained], [cimg, ctext],
+    cb.click(lambda n, s, st: sample_curve(n, s, st.get("curve_gan")), [cn, cs, session], [cimg, ctext],
              api_name="curve_sample")
-    nb.click(lambda n, s, st: sample_numbers(n, s, st.get("number_gan")), [nn_, ns, trained], [nimg, ntext],
+    nb.click(lambda n, s, st: sample_numbers(n, s, st.get("number_gan")), [nn_, ns, session], [nimg, ntext],
              api_name="numbers_sample")
-    run = go.click(train_toy, [which, epochs, tseed, trained], [timg, ttext, trained], api_name="toy_train",
+    run = go.click(train_toy, [which, epochs, tseed, session], [timg, ttext, session], api_name="toy_train",
                    concurrency_limit=2, concurrency_id="toy_train")
     halt.click(None, None, None, cancels=[run], api_name="toy_stop")
