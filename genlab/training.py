@@ -90,12 +90,14 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
           out: str | Path | None = None, run_dir: str | Path | None = None, resume: bool = False,
           device: str = "cpu", stop: threading.Event | None = None, pause: threading.Event | None = None,
           preview_every: int | None = 0, max_seconds: float | None = None, command: str | None = None,
-          save: bool = True):
+          save: bool = True, on_trainer=None):
     """Train a registered model and yield Events.
 
     preview_every: steps between preview grids (0: once per epoch, None: never). stop: set it to end the run at
     the next step (state is saved). pause: while set, the loop waits. max_seconds: a time cap.
     out: checkpoint folder written at the end (default checkpoints/<name>); save=False writes none.
+    on_trainer: called with the Trainer once it is built (and restored), before the first event; the live tab
+    keeps it to flip `train_only` mid-run and to draw grids between steps (the loop is suspended at a yield then).
     """
     spec = get(name)
     cfg = cfg or spec.config(preset, **(overrides or {}))
@@ -122,6 +124,8 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
         torch.set_rng_state(st["rng"])
 
     total = cfg.epochs * trainer.steps_per_epoch
+    if on_trainer is not None:
+        on_trainer(trainer)
 
     def save_state():
         if save:

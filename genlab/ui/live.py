@@ -1,0 +1,562 @@
+"""The "Live training" tab: train any registered model in the page and watch it learn.
+
+Press Train and a worker thread runs the one training loop, `genlab.training.train` (the CLI's loop),
+for this browser session. The page polls the run at most every TICK seconds and shows the fixed-noise
+grid, every loss term, images/s, step and an ETA. Stop ends the worker at its next step; Pause holds it.
+Each session keeps its own run in a gr.State; at most MAX_RUNS runs train at once in the whole app, and
+each run is capped at RUN_SECONDS of training. "Break it" switches show the classic failures.
+"""
+from __future__ import annotations
+
+import inspect
+import io
+import math
+import os
+import shutil
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import fields
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+import genlab
+from genlab.registry import MODELS, get
+from genlab.training import train
+
+from . import common
+
+MAX_RUNS = int(os.environ.get("GENLAB_MAX_RUNS", "2"))  # runs training at once, across all users
+RUN_SECONDS = float(os.environ.get("GENLAB_RUN_SECONDS", "300"))  # training-time cap per run
+TICK = 0.5  # the page is updated at most this often: more would flood the socket and flicker
+MAX_GRIDS = 200  # grids kept per run for the scrubber; beyond it every other one is dropped
+PREVIEW_SHARE = 0.05  # grids may take at most this share of the training time
+PLOT_POINTS = 200  # loss points per term sent to the page (bucket means)
+LR_FIELDS = ("lr", "lr_g", "lr_d")
+TRAIN_ONLY = {"both": None, "only D": "D", "only G": "G"}
+# "break it" switches: label -> the config field it needs (None: any learning rate).
+BREAKS = {"10× learning rate": None, "no gradient penalty": "gp_weight", "no cycle loss": "cycle_weight",
+          "no KL term": "kl_weight"}
+
+_slots = threading.Lock()
+_active = 0  # runs training now in this process: the one global count; the runs themselves live in gr.State
+
+
+def active_runs() -> int:
+    return _active
+
+
+def _acquire() -> bool:
+    global _active
+    with _slots:
+        if _active >= MAX_RUNS:
+            return False
+        _active += 1
+        return True
+
+
+def _release() -> None:
+    global _active
+    with _slots:
+        _active = max(0, _active - 1)
+
+
+# --- what a model offers ---------------------------------------------------------------------------------
+
+def available() -> tuple[list[str], dict[str, str]]:
+    """Registered models whose family imports, and the reason for each one that does not."""
+    ok, broken = [], {}
+    for name, spec in MODELS.items():
+        try:
+            spec.family  # noqa: B018 (imports the module)
+            ok.append(name)
+        except Exception as e:  # a model being written must not take the tab down
+            broken[name] = f"{type(e).__name__}: {e}"
+    return ok, broken
+
+
+def config(name: str, preset: str):
+    try:
+        return get(name).config(preset)
+    except ValueError as e:
+        raise gr.Error(str(e)) from None
+
+
+def field_names(name: str, preset: str = "live") -> set[str]:
+    return {f.name for f in fields(config(name, preset))}
+
+
+def supports_train_only(name: str) -> bool:
+    """Trainers that honour `train_only` set it in __init__; reading the source avoids building one (data!)."""
+    try:
+        return "train_only" in inspect.getsource(get(name).family.Trainer)
+    except (OSError, TypeError):
+        return False
+
+
+def breaks_for(name: str) -> list[str]:
+    names = field_names(name)
+    return [b for b, need in BREAKS.items() if (need in names if need else names & set(LR_FIELDS))]
+
+
+def default_preset(name: str) -> str:
+    return "live" if "live" in get(name).presets else next(iter(get(name).presets))
+
+
+def controls(name: str, preset: str | None = None):
+    """Updates for the controls when the model or preset changes: only what the Config has is shown."""
+    if name not in MODELS:
+        raise gr.Error(f"Unknown model {name!r}; choose from {', '.join(MODELS)}.")
+    presets = list(get(name).presets)
+    preset = preset if preset in presets else default_preset(name)
+    cfg = config(name, preset)
+    have = {f.name for f in fields(cfg)}
+    num = lambda f: gr.update(visible=f in have, value=getattr(cfg, f, None))  # noqa: E731
+    spec = get(name)
+    info = (f"**{spec.title}** (ch. {spec.chapter}): {spec.summary}. Preset `{preset}`: "
+            + ", ".join(f"{f.name}={getattr(cfg, f.name)}" for f in fields(cfg)))
+    return (gr.update(choices=presets, value=preset), num("lr"), num("lr_g"), num("lr_d"), num("batch_size"),
+            num("epochs"), num("limit"), gr.update(value=cfg.seed),
+            gr.update(choices=breaks_for(name), value=[]),
+            gr.update(visible=supports_train_only(name), value="both"), info)
+
+
+def overrides(name, preset, lr, lr_g, lr_d, batch_size, epochs, limit, seed, breaks) -> dict:
+    """Config overrides from the form, checked; fields the model's Config lacks are ignored."""
+    have = field_names(name, preset)
+    out = {"seed": common.seed(seed)}
+    for f, v in (("lr", lr), ("lr_g", lr_g), ("lr_d", lr_d)):
+        if f in have and v is not None:
+            out[f] = common.number(v, 1e-7, 1.0, f"The learning rate {f}")
+    if "batch_size" in have and batch_size is not None:
+        out["batch_size"] = common.count(batch_size, 1, 1024, "batch size")
+    if "epochs" in have and epochs is not None:
+        out["epochs"] = common.count(epochs, 1, 100_000, "number of epochs")
+    if "limit" in have and limit is not None:
+        out["limit"] = common.count(limit, 0, 10_000_000, "number of images (0 = all)")
+    for b in breaks or []:
+        if b not in BREAKS:
+            raise gr.Error(f"Unknown switch {b!r}; choose from {', '.join(BREAKS)}.")
+        need = BREAKS[b]
+        if need is None:
+            cfg = config(name, preset)
+            for f in LR_FIELDS:
+                if f in have:
+                    out[f] = 10 * out.get(f, getattr(cfg, f))
+        elif need in have:
+            out[need] = 0.0
+        else:
+            raise gr.Error(f"{b!r} does not apply to {name}: its config has no {need}.")
+    return out
+
+
+# --- one run: a worker thread around the training loop -----------------------------------------------------
+
+class Run:
+    """One browser session's run. The worker thread owns the loop; the page only reads snapshots."""
+
+    def __init__(self, name: str, preset: str, overrides: dict, interval: float = 1.0, train_only=None,
+                 cap: float | None = None):
+        self.name, self.preset, self.overrides = name, preset, overrides
+        self.interval, self.cap = interval, RUN_SECONDS if cap is None else cap
+        self.train_only = train_only
+        self.folder = Path(tempfile.mkdtemp(prefix=f"genlab-live-{name}-"))
+        self.stop_event, self.pause_event = threading.Event(), threading.Event()
+        self.news = threading.Event()  # set when a grid or the end arrives: the page wakes at once
+        self.lock = threading.Lock()
+        self.trainer = None
+        self.step = self.epoch = self.total = self.items = 0
+        self.first_step = None  # (step, elapsed) at the first step: setup time stays out of the rate
+        self.elapsed = self.rate = 0.0
+        self.loss_steps: list[int] = []
+        self.losses: dict[str, list[float]] = {}
+        self.metrics: dict = {}
+        self.grids: list[tuple[int, bytes]] = []  # (step, PNG)
+        self.last_grid = None  # PIL, the newest
+        self.preview_at, self.preview_cost = 0.0, 0.0
+        self.reason = self.message = self.error = ""
+        self.path: Path | None = None
+        self.t_start = time.perf_counter()
+        self.t_first_grid = None
+        self.ended = False
+        self.slot = False  # holds one of the MAX_RUNS slots; released when the worker ends
+        self.thread = threading.Thread(target=self._work, daemon=True, name=f"genlab-live-{name}")
+
+    # worker side ---------------------------------------------------------------------------------------
+    def start(self) -> "Run":
+        self.thread.start()
+        return self
+
+    def _got_trainer(self, trainer) -> None:
+        self.trainer = trainer
+        if hasattr(trainer, "train_only"):
+            trainer.train_only = self.train_only
+
+    def _grid(self, step: int) -> None:
+        """Draw the fixed-noise grid. Runs in the worker while the loop waits at a yield, so it is safe."""
+        t = time.perf_counter()
+        img = self.trainer.preview().convert("RGB")
+        if img.width < 512:  # crisp pixels at a readable size
+            k = max(1, 512 // img.width)
+            img = img.resize((img.width * k, img.height * k), Image.NEAREST)
+        buf = io.BytesIO()
+        img.save(buf, "PNG", compress_level=1)
+        with self.lock:
+            self.grids.append((step, buf.getvalue()))
+            if len(self.grids) > MAX_GRIDS:  # keep grids spread over the whole run, the first one included
+                del self.grids[1::2]
+            self.last_grid = img
+        now = time.perf_counter()
+        if self.t_first_grid is None:  # the first grid pays one-time imports: it says nothing of the next ones
+            self.t_first_grid = now - self.t_start
+        else:
+            self.preview_cost = now - t
+        self.preview_at = now
+        self.news.set()
+
+    def _grid_due(self) -> bool:
+        # Slow previews (big nets) are spaced out so they take at most PREVIEW_SHARE of the time.
+        gap = max(self.interval, self.preview_cost / PREVIEW_SHARE)
+        return time.perf_counter() - self.preview_at >= gap
+
+    def _work(self) -> None:
+        try:
+            for ev in train(self.name, self.preset, self.overrides, out=self.folder / self.name,
+                            run_dir=self.folder / "run", stop=self.stop_event, pause=self.pause_event,
+                            preview_every=None, max_seconds=self.cap, on_trainer=self._got_trainer,
+                            command=f"GenLab live tab: {self.name} --preset {self.preset} {self.overrides}"):
+                self._on_event(ev)
+        except Exception as e:  # missing data, bad config: shown in the page, never a dead thread in silence
+            self.error = f"{self.name} could not train: {type(e).__name__}: {e}"
+        finally:
+            self.trainer = None  # free nets, optimisers and data now; the session may live on for an hour
+            self.ended = True
+            if self.slot:
+                self.slot = False
+                _release()
+            self.news.set()
+
+    def _on_event(self, ev) -> None:
+        if ev.kind == "start":
+            self.total = ev.total_steps
+            self._grid(0)  # the first grid before any step: the page shows something within a second
+        elif ev.kind == "step":
+            with self.lock:
+                self.step, self.epoch, self.elapsed, self.rate = ev.step, ev.epoch, ev.elapsed, ev.items_per_s
+                if self.first_step is None:
+                    self.first_step = (ev.step - 1, 0.0)
+                self.loss_steps.append(ev.step)
+                for k, v in ev.losses.items():
+                    self.losses.setdefault(k, [math.nan] * (len(self.loss_steps) - 1)).append(v)
+                for k, vals in self.losses.items():  # a term missing this step (e.g. train only D) is a gap
+                    if len(vals) < len(self.loss_steps):
+                        vals.append(math.nan)
+            if self._grid_due():
+                self._grid(ev.step)
+        elif ev.kind == "epoch":
+            self.epoch, self.metrics = ev.epoch, {k: v for k, v in ev.metrics.items() if k != "early_stop"}
+        elif ev.kind == "checkpoint":
+            self.path = ev.path
+        elif ev.kind == "done":
+            self.step, self.elapsed = ev.step, ev.elapsed
+            self.metrics = {k: v for k, v in ev.metrics.items() if k != "early_stop"} or self.metrics
+            self.reason, self.message = ev.reason, ev.message
+            # No grid after a NaN (garbage weights) nor after Stop (it must end now; the last grid is recent).
+            if ev.reason not in ("diverged", "stopped"):
+                self._grid(ev.step)
+
+    # page side -------------------------------------------------------------------------------------------
+    def stop(self, wait: float = 0.0) -> None:
+        self.stop_event.set()
+        self.pause_event.clear()
+        if wait and self.thread.is_alive():
+            self.thread.join(wait)
+
+    def close(self) -> None:
+        """Stop and delete the run's temp folder (a new run in the session, or the session ended)."""
+        self.stop(wait=5)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def eta(self) -> str:
+        if self.first_step is None or self.step <= self.first_step[0]:
+            return "ETA: measuring…"
+        steps_per_s = (self.step - self.first_step[0]) / max(self.elapsed - self.first_step[1], 1e-9)
+        left = (self.total - self.step) / max(steps_per_s, 1e-9)
+        cap_left = self.cap - self.elapsed
+        if cap_left < left:
+            return (f"ETA {_clock(cap_left)}: the {_clock(self.cap)} time cap ends it at about step "
+                    f"{self.step + int(cap_left * steps_per_s):,} of {self.total:,}")
+        return f"ETA {_clock(left)}"
+
+    def status(self) -> str:
+        with self.lock:
+            last = {k: v[-1] for k, v in self.losses.items() if v and not math.isnan(v[-1])}
+        head = f"**{self.name}** (`{self.preset}`) · step **{self.step:,}** / {self.total:,} · epoch {self.epoch}"
+        speed = f"{self.rate:,.0f} images/s · {_clock(self.elapsed)} trained"
+        terms = " · ".join(f"{k} {v:.4g}" for k, v in last.items())
+        mets = " · ".join(f"{k} {v:.4g}" for k, v in self.metrics.items() if isinstance(v, (int, float)))
+        if self.error:
+            state = f"❌ {self.error}"
+        elif self.ended:
+            icon = {"diverged": "💥", "stopped": "⏹", "time_cap": "⏱"}.get(self.reason, "✅")
+            state = f"{icon} **{self.reason}**: {self.message}"
+            if self.path:
+                state += " Download the checkpoint or press *Use it*."
+        elif self.pause_event.is_set():
+            state = "⏸ paused"
+        else:
+            state = f"▶ training · {self.eta()}"
+        return "  \n".join(x for x in (head, f"{speed} · {state}", terms, mets) if x)
+
+    def curves(self) -> pd.DataFrame:
+        """Long table (step, loss, term), at most PLOT_POINTS bucket means per term."""
+        with self.lock:
+            steps = np.asarray(self.loss_steps, dtype=np.float64)
+            vals = {k: np.asarray(v, dtype=np.float64) for k, v in self.losses.items()}
+        n = len(steps)
+        if n == 0:
+            return pd.DataFrame({"step": [], "loss": [], "term": []})
+        b = max(1, math.ceil(n / PLOT_POINTS))
+        m = n // b * b or n
+        x = steps[:m].reshape(-1, min(b, m))[:, -1]
+        rows = []
+        for k, v in vals.items():
+            with warnings.catch_warnings():  # an all-NaN bucket (a term absent for a while) is a gap, not news
+                warnings.simplefilter("ignore", RuntimeWarning)
+                y = np.nanmean(v[:m].reshape(-1, min(b, m)), axis=1) if b > 1 else v[:m]
+            keep = np.isfinite(y)
+            rows.append(pd.DataFrame({"step": x[keep], "loss": y[keep], "term": k}))
+        return pd.concat(rows, ignore_index=True)
+
+
+def _clock(s: float) -> str:
+    s = max(0, int(s))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+# --- handlers (plain functions; `box` is this session's gr.State dict holding its Run) ---------------------
+
+def _run(box, need: bool = True) -> Run | None:
+    run = (box or {}).get("run")
+    if need and run is None:
+        raise gr.Error("No run in this browser session yet: press Train first.")
+    return run
+
+
+def live_train(name, preset, lr, lr_g, lr_d, batch_size, epochs, limit, seed, interval, breaks, train_only, box):
+    """Start this session's run and stream (grid, status, loss curves) at most every TICK seconds."""
+    if name not in MODELS:
+        raise gr.Error(f"Unknown model {name!r}; choose from {', '.join(MODELS)}.")
+    if box is None:
+        raise gr.Error("This session has no state; reload the page.")
+    ov = overrides(name, preset, lr, lr_g, lr_d, batch_size, epochs, limit, seed, breaks)
+    interval = common.number(interval, 0.2, 60, "The grid interval (seconds)")
+    if train_only not in TRAIN_ONLY:
+        raise gr.Error(f"Train only must be one of {', '.join(TRAIN_ONLY)}.")
+    old = _run(box, need=False)
+    if old is not None and not old.ended:
+        raise gr.Error("This browser session already has a run going: press Stop first.")
+    if not _acquire():
+        raise gr.Error(f"Busy: {active_runs()} runs are training now (the limit is {MAX_RUNS}). "
+                       "Try again in a minute.")
+    try:
+        if old is not None:
+            old.close()
+        run = Run(name, preset, ov, interval=interval, train_only=TRAIN_ONLY[train_only])
+        run.slot = True
+        box["run"] = run
+        run.start()
+    except BaseException:
+        _release()
+        raise
+    yield from _stream(run)
+
+
+def _stream(run: Run):
+    last, shown, shown_step = 0.0, None, -1
+    try:
+        while True:
+            run.news.wait(TICK)
+            run.news.clear()
+            wait = last + TICK - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            last = time.perf_counter()
+            if run.error:
+                raise gr.Error(run.error)
+            if not run.ended and last - run.t_start > 2 * run.cap:  # a run paused forever must not hold a slot
+                run.message = f"paused too long: stopped after {_clock(last - run.t_start)}"
+                run.stop()
+            grid = run.last_grid
+            ended = run.ended  # read before the yield: the run may end while the page is away
+            fresh = run.step != shown_step or ended
+            yield (grid if grid is not shown else gr.skip()), run.status(), (run.curves() if fresh else gr.skip())
+            shown, shown_step = grid, run.step
+            if ended:
+                return
+    finally:
+        if not run.ended:  # the page went away or the request was cancelled: the run ends too
+            run.stop()
+
+
+def live_stop(box):
+    run = _run(box)
+    t = time.perf_counter()
+    run.stop(wait=2)
+    took = time.perf_counter() - t
+    return f"Stopped at step {run.step:,} (the worker ended in {took:.2f} s)." if run.ended else "Stopping…"
+
+
+def live_pause(box):
+    run = _run(box)
+    if run.ended:
+        return "The run has ended."
+    run.pause_event.set()
+    return f"Paused at step {run.step:,}: the worker is idle until Resume."
+
+
+def live_resume(box):
+    run = _run(box)
+    if run.ended:
+        return "The run has ended; press Train for a new one."
+    run.pause_event.clear()
+    return "Resumed."
+
+
+def live_train_only(choice, box):
+    """Flip train_only on the running trainer; it applies from the next step."""
+    if choice not in TRAIN_ONLY:
+        raise gr.Error(f"Train only must be one of {', '.join(TRAIN_ONLY)}.")
+    run = _run(box, need=False)
+    if run is None or run.ended:
+        return f"Train only: {choice} (applies when you press Train)."
+    run.train_only = TRAIN_ONLY[choice]
+    trainer = run.trainer
+    if trainer is not None and hasattr(trainer, "train_only"):
+        trainer.train_only = run.train_only  # one attribute write; the trainer reads it each step
+    return f"Train only: {choice}, from step {run.step + 1:,}."
+
+
+def live_download(box) -> str:
+    run = _run(box)
+    if run.path is None:
+        raise gr.Error("No checkpoint yet: it is written when the run ends (Stop writes one too).")
+    base = run.folder / f"{run.name}-live"
+    return shutil.make_archive(str(base), "zip", root_dir=run.path.parent, base_dir=run.path.name)
+
+
+def live_use(box, session):
+    run = _run(box)
+    if run.path is None:
+        raise gr.Error("No checkpoint yet: it is written when the run ends (Stop writes one too).")
+    try:
+        model = genlab.load(run.name, run.path)
+    except Exception as e:
+        raise gr.Error(f"The checkpoint would not load: {e}") from None
+    session = {**(session or {}), run.name: model}
+    return session, (f"{get(run.name).title}'s tab now uses this run's model (step {run.step:,}) in this "
+                     "browser session only.")
+
+
+def live_scrub(position, box):
+    """The grid at `position` percent of this run's kept grids."""
+    run = _run(box)
+    with run.lock:
+        grids = list(run.grids)
+    if not grids:
+        raise gr.Error("No grids yet.")
+    pos = common.number(position, 0, 100, "The position")
+    i = round(pos / 100 * (len(grids) - 1))
+    step, png = grids[i]
+    return Image.open(io.BytesIO(png)), f"grid {i + 1} of {len(grids)} kept, at step {step:,}"
+
+
+def _warm_up() -> None:
+    """Import and run matplotlib once at startup, so the first toy grid after Train is not its import (~1-3 s)."""
+    from genlab.images import figure, figure_to_pil
+
+    fig = figure(1, 1)
+    fig.subplots().plot([0, 1])
+    figure_to_pil(fig)
+
+
+def _close(box) -> None:
+    run = (box or {}).get("run")
+    if run is not None:
+        run.close()
+
+
+# --- the tab ------------------------------------------------------------------------------------------------
+
+def build(session):
+    names, broken = available()
+    gr.Markdown("### Live training\nPick a model, press **Train**, and watch the fixed-noise grid and the "
+                "losses as it learns. It runs the same loop as `python -m train`. "
+                f"At most {MAX_RUNS} runs train at once on this server; each is capped at "
+                f"{_clock(RUN_SECONDS)} of training. Flip a *break it* switch to see a classic failure.")
+    if broken:
+        gr.Markdown("<small>Not available now: " + "; ".join(f"`{n}` ({why})" for n, why in broken.items())
+                    + "</small>")
+    if not names:
+        gr.Markdown("⚠️ No model can be trained here.")
+        return
+    threading.Thread(target=_warm_up, daemon=True).start()
+    first = "clothing_gan" if "clothing_gan" in names else names[0]
+    p0 = default_preset(first)
+    c0, have = config(first, p0), field_names(first, p0)
+    v = lambda f: {"value": getattr(c0, f, None), "visible": f in have}  # noqa: E731
+    box = gr.State({}, delete_callback=_close)  # this session's run; closing the session stops it
+    with gr.Row():
+        model = gr.Dropdown(names, value=first, label="model")
+        preset = gr.Dropdown(list(get(first).presets), value=p0, label="preset")
+        seed = gr.Number(value=c0.seed, precision=0, label="seed")
+        interval = gr.Slider(0.5, 10, value=1, step=0.5, label="new grid every (s)")
+    with gr.Row():
+        lr = gr.Number(label="lr", **v("lr"))
+        lr_g = gr.Number(label="lr_g (generator)", **v("lr_g"))
+        lr_d = gr.Number(label="lr_d (discriminator)", **v("lr_d"))
+        batch = gr.Number(precision=0, label="batch size", **v("batch_size"))
+        epochs = gr.Number(precision=0, label="epochs", **v("epochs"))
+        limit = gr.Number(precision=0, label="images used (0 = all)", **v("limit"))
+    with gr.Row():
+        breaks = gr.CheckboxGroup(breaks_for(first), value=[], label="break it")
+        only = gr.Radio(list(TRAIN_ONLY), value="both", label="train (switch it during the run)",
+                        visible=supports_train_only(first))
+    info = gr.Markdown(controls(first, p0)[-1])
+    with gr.Row():
+        go = gr.Button("Train", variant="primary")
+        pause = gr.Button("Pause")
+        resume = gr.Button("Resume")
+        halt = gr.Button("Stop", variant="stop")
+    status = gr.Markdown()
+    note = gr.Markdown()
+    with gr.Row():
+        grid = gr.Image(label="samples from fixed noise", type="pil", format="png", interactive=False, height=420)
+        curves = gr.LinePlot(x="step", y="loss", color="term", label="losses", height=420)
+    with gr.Accordion("Look back at earlier grids", open=False):
+        scrub = gr.Slider(0, 100, value=0, step=0.5, label="position in the run (%)")
+        old = gr.Image(label="earlier grid", type="pil", format="png", interactive=False, height=360)
+        old_caption = gr.Markdown()
+    with gr.Row():
+        dl = gr.Button("Download checkpoint (zip)")
+        use = gr.Button("Use it in its tab")
+    file = gr.File(label="checkpoint folder", interactive=False)
+
+    ctl = [preset, lr, lr_g, lr_d, batch, epochs, limit, seed, breaks, only, info]
+    model.change(controls, [model], ctl, api_name="live_model", queue=False)
+    preset.change(controls, [model, preset], ctl, api_name="live_preset", queue=False)
+    go.click(live_train, [model, preset, lr, lr_g, lr_d, batch, epochs, limit, seed, interval, breaks, only, box],
+             [grid, status, curves], api_name="live_train", concurrency_limit=MAX_RUNS, concurrency_id="live_train",
+             show_progress="minimal")
+    halt.click(live_stop, [box], [note], api_name="live_stop", concurrency_limit=None)
+    pause.click(live_pause, [box], [note], api_name="live_pause", concurrency_limit=None)
+    resume.click(live_resume, [box], [note], api_name="live_resume", concurrency_limit=None)
+    only.change(live_train_only, [only, box], [note], api_name="live_train_only", concurrency_limit=None)
+    dl.click(live_download, [box], [file], api_name="live_download")
+    use.click(live_use, [box, session], [session, note], api_name="live_use")
+    scrub.release(live_scrub, [scrub, box], [old, old_caption], api_name="live_scrub")

@@ -1,0 +1,210 @@
+"""The live-training tab: stop really stops, sessions are isolated, the run cap holds, NaN ends a run clearly,
+and "use it" hands a loadable model to the session. Toy models only, so the file runs in seconds."""
+from __future__ import annotations
+
+import math
+import time
+import zipfile
+
+import gradio as gr
+import pytest
+import torch
+
+from PIL import Image
+
+from genlab.models import curve, numbers
+from genlab.training import train
+from genlab.ui import live
+
+
+@pytest.fixture(autouse=True)
+def _fast(monkeypatch):
+    # The toys' matplotlib previews cost 0.1-1 s on a busy 2-core box; these tests are about the worker.
+    for family, color in ((numbers, "gray"), (curve, "white")):
+        monkeypatch.setattr(family.Trainer, "preview", lambda self, c=color: Image.new("RGB", (256, 128), c))
+    monkeypatch.setattr(live, "TICK", 0.05)
+    monkeypatch.setattr(live, "MAX_RUNS", 2)
+    boxes = []
+    yield boxes
+    for box in boxes:  # whatever a test left running is stopped, and every slot comes back
+        if box.get("run"):
+            box["run"].close()
+    assert live.active_runs() == 0
+
+
+def start(boxes, name="number_gan", preset="live", breaks=(), only="both", **kw):
+    """Start a run in a fresh session box; return (box, stream generator) after its first update."""
+    box = {}
+    boxes.append(box)
+    cfg = live.config(name, preset)
+    args = dict(lr=getattr(cfg, "lr", None), lr_g=None, lr_d=None, batch_size=cfg.batch_size, epochs=cfg.epochs,
+                limit=None, seed=0, interval=0.5)
+    args.update(kw)
+    g = live.live_train(name, preset, args["lr"], args["lr_g"], args["lr_d"], args["batch_size"], args["epochs"],
+                        args["limit"], args["seed"], args["interval"], list(breaks), only, box)
+    next(g)
+    return box, g
+
+
+def wait_steps(run, n=5, timeout=10.0):
+    t = time.perf_counter()
+    while run.step < n and not run.ended:
+        assert time.perf_counter() - t < timeout, "the worker made no progress"
+        time.sleep(0.01)
+
+
+def test_on_trainer_hook_gets_the_trainer_before_the_first_event(tmp_path):
+    seen = []
+    events = train("number_gan", "tiny", out=tmp_path / "ck", save=False, preview_every=None,
+                   on_trainer=seen.append)
+    first = next(events)
+    assert first.kind == "start" and len(seen) == 1 and isinstance(seen[0], numbers.Trainer)
+    assert [e.kind for e in events][-1] == "done"
+
+
+def test_stop_ends_the_worker_within_a_second(_fast):
+    box, g = start(_fast)
+    run = box["run"]
+    wait_steps(run, 20)
+    t = time.perf_counter()
+    run.stop_event.set()
+    run.thread.join(1.0)
+    took = time.perf_counter() - t
+    assert not run.thread.is_alive() and took < 1.0, f"worker still alive {took:.2f} s after Stop"
+    step = run.step
+    time.sleep(0.3)
+    assert run.step == step, "steps were taken after Stop"
+    assert run.reason == "stopped" and "Stopped" in live.live_stop(box)
+    outs = list(g)  # the stream ends by itself with the final status
+    assert "stopped" in outs[-1][1]
+    assert live.active_runs() == 0
+
+
+def test_pause_holds_the_worker_and_resume_continues(_fast):
+    box, g = start(_fast)
+    run = box["run"]
+    wait_steps(run, 5)
+    live.live_pause(box)
+    time.sleep(0.2)
+    step = run.step
+    time.sleep(0.3)
+    assert run.step == step and "paused" in run.status()
+    live.live_resume(box)
+    wait_steps(run, step + 5)
+    assert run.step > step
+    live.live_stop(box)
+    g.close()
+
+
+def test_two_sessions_do_not_see_each_others_runs(_fast):
+    a, ga = start(_fast, "number_gan")
+    b, gb = start(_fast, "curve_gan")
+    ra, rb = a["run"], b["run"]
+    assert ra is not rb and ra.folder != rb.folder
+    wait_steps(ra, 5)
+    wait_steps(rb, 5)
+    live.live_stop(a)
+    assert ra.ended and not rb.ended, "stopping one session stopped the other"
+    assert live.live_scrub(0, a)[0].getpixel((0, 0)) == (128, 128, 128)  # each session scrubs its own grids
+    assert live.live_scrub(0, b)[0].getpixel((0, 0)) == (255, 255, 255)
+    assert "curve_gan" in next(gb)[1] and "number_gan" not in next(gb)[1]
+    live.live_stop(b)
+    for g in (ga, gb):
+        g.close()
+
+
+def test_the_cap_on_concurrent_runs_holds(_fast, monkeypatch):
+    monkeypatch.setattr(live, "MAX_RUNS", 1)
+    a, ga = start(_fast)
+    with pytest.raises(gr.Error, match="Busy: 1 runs"):
+        start(_fast)
+    assert live.active_runs() == 1
+    live.live_stop(a)
+    ga.close()
+    b, gb = start(_fast)  # the slot came back
+    assert not b["run"].ended
+    live.live_stop(b)
+    gb.close()
+
+
+def test_one_run_per_session(_fast):
+    box, g = start(_fast)
+    with pytest.raises(gr.Error, match="press Stop first"):
+        next(live.live_train("number_gan", "live", 5e-4, None, None, 10, 1, None, 0, 1, [], "both", box))
+    live.live_stop(box)
+    g.close()
+
+
+def test_a_diverging_run_stops_with_a_clear_message(_fast, monkeypatch):
+    monkeypatch.setattr(numbers.Trainer, "train_step", lambda self, batch: {"loss_d": math.nan, "loss_g": 1.0})
+    box, g = start(_fast)
+    outs = list(g)
+    run = box["run"]
+    assert run.reason == "diverged" and run.path is None
+    assert "diverged" in outs[-1][1] and "Lower the learning rate" in outs[-1][1]
+    assert [s for s, _ in run.grids] == [0], "no grid is drawn from diverged weights"
+    with pytest.raises(gr.Error, match="No checkpoint"):
+        live.live_use(box, {})
+
+
+def test_use_it_and_download(_fast):
+    box, g = start(_fast, "number_gan", "tiny")
+    list(g)
+    run = box["run"]
+    assert run.reason == "finished"
+    session, msg = live.live_use(box, {"curve_gan": "kept"})
+    assert session["curve_gan"] == "kept" and "this browser session" in msg
+    assert session["number_gan"].sample(7, seed=0).shape == (7,)
+    names = zipfile.ZipFile(live.live_download(box)).namelist()
+    assert {"number_gan/config.json", "number_gan/model.safetensors", "number_gan/card.json"} <= set(names)
+    img, caption = live.live_scrub(100, box)
+    assert img.size[0] >= 512 and "at step 4" in caption
+
+
+def test_train_only_flips_the_running_trainer(_fast, monkeypatch):
+    seen = []
+    monkeypatch.setattr(numbers.Trainer, "train_only", None, raising=False)  # a GAN trainer that honours it
+    orig = numbers.Trainer.train_step
+    monkeypatch.setattr(numbers.Trainer, "train_step", lambda self, b: (seen.append(self.train_only), orig(self, b))[1])
+    box, g = start(_fast, only="only D")
+    wait_steps(box["run"], 3)
+    assert "only G" in live.live_train_only("only G", box)
+    n = len(seen)
+    wait_steps(box["run"], box["run"].step + 3)
+    assert seen[0] == "D" and seen[-1] == "G" and "G" in seen[n:]
+    live.live_stop(box)
+    g.close()
+
+
+def test_switches_follow_the_config():
+    assert live.breaks_for("number_gan") == ["10× learning rate"]
+    ov = live.overrides("number_gan", "live", 5e-4, None, None, 10, 2, None, 3, ["10× learning rate"])
+    assert ov == {"seed": 3, "lr": pytest.approx(5e-3), "batch_size": 10, "epochs": 2}
+    with pytest.raises(gr.Error, match="no kl_weight"):
+        live.overrides("number_gan", "live", 5e-4, None, None, 10, 2, None, 0, ["no KL term"])
+    for bad in ({"lr": -1}, {"batch_size": 0}, {"epochs": 1.5}, {"seed": "x"}):
+        args = {**dict(lr=5e-4, batch_size=10, epochs=2, seed=0), **bad}
+        with pytest.raises(gr.Error):
+            live.overrides("number_gan", "live", args["lr"], None, None, args["batch_size"], args["epochs"], None,
+                           args["seed"], [])
+    for name, switch in (("glasses_cgan", "no gradient penalty"), ("hair_cyclegan", "no cycle loss"),
+                         ("faces_vae", "no KL term")):
+        if name in live.available()[0]:
+            assert switch in live.breaks_for(name)
+
+
+def test_every_registered_model_is_listed():
+    ok, broken = live.available()
+    assert set(ok) | set(broken) == set(live.MODELS) and "number_gan" in ok
+    out = live.controls("number_gan")
+    assert out[0]["value"] == "live" and out[1]["visible"] and not out[2]["visible"]
+
+
+def test_curves_are_bounded(_fast):
+    run = live.Run("number_gan", "live", {})
+    run.loss_steps = list(range(1, 10_001))
+    run.losses = {"loss_d": [0.5] * 10_000, "loss_g": [float("nan")] * 5_000 + [1.0] * 5_000}
+    df = run.curves()
+    assert len(df[df.term == "loss_d"]) <= live.PLOT_POINTS and df.loss.notna().all()
+    torch.testing.assert_close(float(df[df.term == "loss_g"].loss.iloc[-1]), 1.0)
+    run.close()
