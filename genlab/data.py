@@ -1,6 +1,7 @@
 """Where datasets live and how they load: torchvision MNIST/Fashion-MNIST, image folders, toy samplers.
 
-The data root is resolved as: an explicit argument (the CLI's --data), then $GENLAB_DATA, then ./data.
+The data root is resolved as: an explicit argument (the CLI's --data), then $GENLAB_DATA, then ./data,
+then ../shared/data next to the repo.
 Nothing is downloaded unless $GENLAB_ALLOW_DOWNLOAD=1; a missing dataset is a DataError that says
 which folder to fill and how.
 """
@@ -20,8 +21,14 @@ class DataError(RuntimeError):
     """A dataset is missing or unusable; the message says what to do."""
 
 
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"  # ../shared/data beside the repo
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    return Path(root or os.environ.get("GENLAB_DATA") or "data").expanduser()
+    """--data, then $GENLAB_DATA, then ./data, then ../shared/data beside the repo when ./data is absent."""
+    if root or os.environ.get("GENLAB_DATA"):
+        return Path(root or os.environ["GENLAB_DATA"]).expanduser()
+    return Path("data") if Path("data").is_dir() or not SHARED.is_dir() else SHARED
 
 
 def cache_dir() -> Path:
