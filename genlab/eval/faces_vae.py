@@ -1,0 +1,70 @@
+"""Evaluation of the face VAE: reconstruction error on held-out faces, and the book's encoding arithmetic
+(men with glasses − women with glasses + women without glasses) judged by the glasses classifier.
+
+The arithmetic is scored three ways, all on held-out faces, so none of them was trained on:
+the preset the Face VAE tab loads (4 faces per group), the means over every held-out face of each group,
+and 200 random single-face triples (how often one A − B + C comes out without glasses).
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from .. import data
+from ..latent import combine
+from ..models import vae
+from . import classifier
+
+NO_GLASSES = 0  # classifier.SPECS["glasses"]["classes"] = ["no glasses", "glasses"]
+
+
+def judge(glasses_model, images: torch.Tensor) -> torch.Tensor:
+    """P(no glasses) per image, at the classifier's input size."""
+    if images.shape[-1] != glasses_model.size:
+        images = F.interpolate(images, size=glasses_model.size, mode="bilinear", antialias=True, align_corners=False)
+    return classifier.predict(glasses_model, images)[:, NO_GLASSES]
+
+
+def group_codes(model, names: list[str], root=None) -> torch.Tensor:
+    """Mean code of a group of dataset faces: the book averages each group's encodings."""
+    x = torch.stack([vae.load_face_file(n, model.cfg.image_size, root) for n in names])
+    return model.encode(x).mean(dim=0, keepdim=True)
+
+
+@torch.no_grad()
+def arithmetic(model, groups, weights=(1.0, -1.0, 1.0), root=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(decoded A, B, C group means as 3×C×S×S, decoded weighted sum as 1×C×S×S)."""
+    codes = [group_codes(model, g, root) for g in groups]
+    return model.decode(torch.cat(codes)).cpu(), model.decode(combine(codes, list(weights))).cpu()
+
+
+@torch.no_grad()
+def evaluate(model, root=None, triples: int = 200) -> dict:
+    size = model.cfg.image_size
+    _, held = vae.load_faces(root, size)
+    err = 0.0
+    for chunk in held.split(256):
+        u = data.to_unit(chunk)
+        err += (model.decode(model.encode(u)).cpu() - u).pow(2).sum().item()
+    out = {"held_out_mse_per_pixel": err / held.numel(), "held_out_images": len(held)}
+
+    judge_model = classifier.load("glasses")
+    preset = vae.book_example(root)
+    parts, result = arithmetic(model, preset, root=root)
+    p = judge(judge_model, torch.cat([parts, result]))
+    out |= {"arithmetic_preset_p_no_glasses": p[3].item(),
+            "arithmetic_preset_inputs_p_no_glasses_A_B_C": [round(v, 4) for v in p[:3].tolist()]}
+
+    groups = [vae.faces_in(c, root, "held_out") for c in vae.BOOK_EXAMPLE]
+    _, result = arithmetic(model, groups, root=root)
+    out["arithmetic_all_held_out_p_no_glasses"] = judge(judge_model, result)[0].item()
+    out["arithmetic_group_sizes_A_B_C"] = [len(g) for g in groups]
+
+    codes = [model.encode(torch.stack([vae.load_face_file(n, size, root) for n in g])) for g in groups]
+    gen = torch.Generator().manual_seed(0)
+    pick = [torch.randint(len(c), (triples,), generator=gen) for c in codes]
+    z = codes[0][pick[0]] - codes[1][pick[1]] + codes[2][pick[2]]
+    p = judge(judge_model, model.decode(z).cpu())
+    out |= {"arithmetic_triples_mean_p_no_glasses": p.mean().item(),
+            "arithmetic_triples_share_no_glasses": (p > 0.5).float().mean().item(), "arithmetic_triples": triples}
+    return out

@@ -1,0 +1,302 @@
+"""The "Face VAE" tab (chapter 7): faces from the prior, reconstructions, encoding arithmetic with three
+groups of faces (the book's men with glasses − women with glasses + women without glasses), and
+interpolation between two faces' codes.
+
+Dataset faces come from glasses/ under the data root (labels from attributes.csv); without it, uploads
+still work. Group membership lives in a gr.State: a dict {"A": [...], "B": [...], "C": [...]} whose
+members are dataset names ("G/000053.jpg") or uploaded faces (3×S×S tensors).
+"""
+from __future__ import annotations
+
+import functools
+
+import gradio as gr
+import torch
+from torch.nn import functional as F
+
+from genlab import data
+from genlab.images import grid_pil, load_face, to_pil
+from genlab.latent import combine, path
+from genlab.models import vae
+
+from . import common
+
+NAME = "faces_vae"
+PAGE = 24  # dataset faces per gallery page
+FILTERS = ["all faces", *vae.CATEGORIES]
+GROUPS = ("A", "B", "C")
+TARGETS = ["reconstruct", "group A", "group B", "group C", "interpolation start", "interpolation end"]
+MAX_MEMBERS = 64  # per group: the mean code of more faces changes little and costs encoder time
+
+
+def empty_groups() -> dict:
+    return {g: [] for g in GROUPS}
+
+
+@functools.lru_cache(maxsize=8)
+def _listing(filter_: str) -> tuple[str, ...]:
+    """Dataset face names under a filter (every split: browsing is for people, not for the metric)."""
+    if filter_ == "all faces":
+        tr, ho = vae.split_files()
+        return tuple(sorted(tr + ho))
+    return tuple(vae.faces_in(filter_, split="all"))
+
+
+def _face_tensor(member, size: int) -> torch.Tensor:
+    """A group member -> 3×size×size in [0, 1]."""
+    if isinstance(member, str):
+        try:
+            return vae.load_face_file(member, size)
+        except (data.DataError, OSError) as e:
+            raise gr.Error(f"Cannot open the dataset face {member}: {e}") from None
+    x = member.float()
+    if x.shape[-1] != size:  # a face uploaded for another model size (a model trained in the page)
+        x = F.interpolate(x.unsqueeze(0), size=(size, size), mode="bilinear", antialias=True)[0]
+    return x
+
+
+def _member_image(member):
+    return to_pil(_face_tensor(member, 64), scale=1)
+
+
+def _size(model) -> int:
+    return model.cfg.image_size
+
+
+def upload(image, size: int) -> torch.Tensor:
+    """Any uploaded image (path, bytes, PIL) -> 3×size×size face, or gr.Error saying what is wrong."""
+    return common.image(image, lambda d: load_face(d, size))
+
+
+# ---- handlers (plain functions: tests call them directly) ----
+
+def sample(n, seed, override=None):
+    n, seed = common.count(n, 1, 64, "number of faces"), common.seed(seed)
+    return grid_pil(common.model(NAME, override).sample(n, seed=seed), nrow=8, scale=2)
+
+
+def reconstruct(image, override=None):
+    """(the face the model sees, its reconstruction, a line with the error)."""
+    model = common.model(NAME, override)
+    x = upload(image, _size(model))
+    rec = model.decode(model.encode(x.unsqueeze(0)))[0].cpu()
+    mse = (rec - x).pow(2).mean().item()
+    return to_pil(x, 4), to_pil(rec, 4), f"Squared error per pixel: **{mse:.4f}** (a 64×64 face through a 100-number code)."
+
+
+def browse(filter_, page):
+    """(gallery items, the names shown, a line saying where we are) for one page of dataset faces."""
+    if filter_ not in FILTERS:
+        raise gr.Error(f"Choose a filter from {', '.join(FILTERS)}.")
+    try:
+        names = _listing(filter_)
+    except data.DataError as e:
+        return [], [], f"Dataset faces are not available here ({e}). Upload faces instead."
+    pages = max(1, -(-len(names) // PAGE))
+    page = common.count(page, 1, 10**9, "page")
+    page = min(page, pages)
+    shown = list(names[(page - 1) * PAGE:page * PAGE])
+    return ([(_member_image(n), n) for n in shown], shown,
+            f"{filter_}: {len(names):,} faces, page {page} of {pages}. Click a face to send it where the radio says.")
+
+
+def group_views(groups: dict) -> tuple:
+    return tuple([(_member_image(m), m if isinstance(m, str) else "upload") for m in groups[g]] for g in GROUPS)
+
+
+def add_member(groups: dict, group: str, member) -> dict:
+    if group not in GROUPS:
+        raise gr.Error(f"Groups are A, B and C, not {group!r}.")
+    groups = {g: list(groups.get(g, [])) for g in GROUPS} if groups else empty_groups()
+    if len(groups[group]) >= MAX_MEMBERS:
+        raise gr.Error(f"Group {group} already holds {MAX_MEMBERS} faces; clear it first.")
+    groups[group].append(member)
+    return groups
+
+
+def pick(name: str, target: str, groups: dict):
+    """A clicked dataset face goes to `target`. Returns (groups, reconstruct input, interpolation start,
+    interpolation end, group A, B, C galleries); gr.skip() where nothing changes."""
+    if target not in TARGETS:
+        raise gr.Error(f"Choose where a clicked face goes: {', '.join(TARGETS)}.")
+    if not isinstance(name, str) or not name:
+        raise gr.Error("No face was clicked.")
+    skip = gr.skip()
+    img = _member_image(name)
+    if target.startswith("group"):
+        groups = add_member(groups, target[-1], name)
+        return (groups, skip, skip, skip, *group_views(groups))
+    return (groups, img if target == "reconstruct" else skip, img if target == "interpolation start" else skip,
+            img if target == "interpolation end" else skip, skip, skip, skip)
+
+
+def add_upload(image, group, groups, override=None):
+    model = common.model(NAME, override)
+    groups = add_member(groups, group, upload(image, _size(model)))
+    return (groups, *group_views(groups))
+
+
+def clear_group(group, groups):
+    if group not in GROUPS:
+        raise gr.Error(f"Groups are A, B and C, not {group!r}.")
+    groups = {g: list((groups or {}).get(g, [])) for g in GROUPS}
+    groups[group] = []
+    return (groups, *group_views(groups))
+
+
+def book_groups():
+    """Groups A, B, C of the book's example (4 held-out faces each) and their galleries."""
+    try:
+        a, b, c = vae.book_example()
+    except data.DataError as e:
+        raise gr.Error(f"The book example needs the dataset faces, which are not available here: {e}") from None
+    groups = {"A": list(a), "B": list(b), "C": list(c)}
+    return (groups, *group_views(groups))
+
+
+@functools.lru_cache(maxsize=1)
+def _judge():
+    from genlab.eval import classifier
+
+    try:
+        return classifier.load("glasses")
+    except Exception:  # the judge is optional: the tab works without it
+        return None
+
+
+def arithmetic(groups, wa, wb, wc, override=None):
+    """(decoded mean code of A, of B, of C, decoded wa·A + wb·B + wc·C, a line of text)."""
+    model = common.model(NAME, override)
+    weights = [common.number(w, -3, 3, f"The weight of {g}") for w, g in zip((wa, wb, wc), GROUPS)]
+    groups = groups or {}
+    empty = [g for g in GROUPS if not groups.get(g)]
+    if empty:
+        raise gr.Error(f"Group {', '.join(empty)} is empty: click dataset faces or upload faces into it first.")
+    size = _size(model)
+    codes = [model.encode(torch.stack([_face_tensor(m, size) for m in groups[g]])).mean(0, keepdim=True)
+             for g in GROUPS]
+    parts = model.decode(torch.cat(codes)).cpu()
+    result = model.decode(combine(codes, weights)).cpu()
+    text = (f"Result = {weights[0]:g}·A {weights[1]:+g}·B {weights[2]:+g}·C, each group's code the mean of its "
+            f"{len(groups['A'])}, {len(groups['B'])}, {len(groups['C'])} faces.")
+    judge = _judge()
+    if judge is not None:
+        from genlab.eval.faces_vae import judge as p_no_glasses
+
+        p = p_no_glasses(judge, torch.cat([parts, result])).tolist()
+        text += (f" The glasses classifier's P(no glasses): A {p[0]:.2f}, B {p[1]:.2f}, C {p[2]:.2f}, "
+                 f"**result {p[3]:.2f}**.")
+    return (*(to_pil(p, 4) for p in parts), to_pil(result[0], 4), text)
+
+
+def interpolate(image_a, image_b, t, frames, override=None):
+    """(the decoding at fraction t from face a's code to face b's, a strip of `frames` decodings)."""
+    model = common.model(NAME, override)
+    t = common.number(t, 0, 1, "The slider position")
+    frames = common.count(frames, 2, 16, "number of frames")
+    size = _size(model)
+    xa, xb = upload(image_a, size), upload(image_b, size)
+    za, zb = model.encode(torch.stack([xa, xb]))
+    frame = model.decode((za + (zb - za) * t).unsqueeze(0))[0].cpu()
+    strip = torch.cat([xa.unsqueeze(0), model.decode(path(za, zb, frames)).cpu(), xb.unsqueeze(0)])
+    return to_pil(frame, 4), grid_pil(strip, nrow=len(strip), scale=2)
+
+
+# ---- layout ----
+
+def build(session):
+    gr.Markdown("### Chapter 7: a variational autoencoder on faces\nThe encoder maps a face to a 100-number "
+                "code (a Gaussian's mean); the decoder maps any code back to a face. Because training pulls "
+                "the codes towards N(0, I), random codes decode to faces and codes can be added and blended.")
+    if not common.notice(NAME):
+        return
+    gr.Markdown(common.card_line(NAME))
+    groups = gr.State(empty_groups())
+    names = gr.State([])
+
+    gr.Markdown("#### Random faces from the prior")
+    with gr.Row():
+        n = gr.Slider(1, 64, value=16, step=1, label="faces")
+        seed = gr.Number(value=0, precision=0, label="seed")
+        go = gr.Button("Sample", variant="primary")
+    samples = gr.Image(type="pil", interactive=False, show_label=False)
+    go.click(lambda n_, s_, sess: sample(n_, s_, sess.get(NAME)), [n, seed, session], samples, api_name="vae_sample")
+
+    gr.Markdown("#### Dataset faces\nBrowse the faces, then click one: it goes where the radio says.")
+    with gr.Row():
+        filt = gr.Radio(FILTERS, value="men with glasses", label="show")
+        page = gr.Number(value=1, precision=0, label="page", minimum=1)
+        target = gr.Radio(TARGETS, value="group A", label="a clicked face goes to")
+    first, first_names, first_where = browse("men with glasses", 1)
+    names.value = first_names
+    where = gr.Markdown(first_where)
+    gallery = gr.Gallery(first, label="dataset faces", columns=12, height=300, allow_preview=False)
+    filt.change(lambda f: browse(f, 1), [filt], [gallery, names, where], api_name="vae_browse_filter").then(
+        lambda: 1, None, page)
+    page.submit(browse, [filt, page], [gallery, names, where], api_name="vae_browse_page")
+    browse_btn = gr.Button("Show page")
+    browse_btn.click(browse, [filt, page], [gallery, names, where], api_name="vae_browse")
+
+    gr.Markdown("#### Reconstruct a face")
+    with gr.Row():
+        rin = gr.Image(label="upload a face (or click one above)", type="filepath", sources=["upload", "clipboard"])
+        rseen = gr.Image(label="what the model sees", type="pil", interactive=False)
+        rout = gr.Image(label="reconstruction", type="pil", interactive=False)
+    rtext = gr.Markdown()
+    rbtn = gr.Button("Reconstruct", variant="primary")
+    rbtn.click(lambda im, sess: reconstruct(im, sess.get(NAME)), [rin, session], [rseen, rout, rtext],
+               api_name="vae_reconstruct")
+
+    gr.Markdown("#### Encoding arithmetic: A − B + C\nEach group's code is the mean of its faces' codes. The "
+                "book: men with glasses − women with glasses + women without glasses ≈ men without glasses.")
+    with gr.Row():
+        ga = gr.Gallery(label="group A", columns=6, height=140, allow_preview=False)
+        gb = gr.Gallery(label="group B", columns=6, height=140, allow_preview=False)
+        gc = gr.Gallery(label="group C", columns=6, height=140, allow_preview=False)
+    with gr.Row():
+        up = gr.Image(label="upload a face into a group", type="filepath", sources=["upload", "clipboard"])
+        with gr.Column():
+            which = gr.Radio(list(GROUPS), value="A", label="group")
+            add_btn = gr.Button("Add the upload to the group")
+            clear_btn = gr.Button("Clear the group")
+            book_btn = gr.Button("Book example (4 held-out faces per group)", variant="secondary")
+    with gr.Row():
+        wa = gr.Slider(-2, 2, value=1, step=0.1, label="weight of A")
+        wb = gr.Slider(-2, 2, value=-1, step=0.1, label="weight of B")
+        wc = gr.Slider(-2, 2, value=1, step=0.1, label="weight of C")
+    abtn = gr.Button("Compute", variant="primary")
+    with gr.Row():
+        oa = gr.Image(label="decoded A", type="pil", interactive=False)
+        ob = gr.Image(label="decoded B", type="pil", interactive=False)
+        oc = gr.Image(label="decoded C", type="pil", interactive=False)
+        ores = gr.Image(label="wA·A + wB·B + wC·C", type="pil", interactive=False)
+    atext = gr.Markdown()
+    run_arith = lambda g, a, b, c, sess: arithmetic(g, a, b, c, sess.get(NAME))  # noqa: E731
+    abtn.click(run_arith, [groups, wa, wb, wc, session], [oa, ob, oc, ores, atext], api_name="vae_arithmetic")
+    add_btn.click(lambda im, w, g, sess: add_upload(im, w, g, sess.get(NAME)), [up, which, groups, session],
+                  [groups, ga, gb, gc], api_name="vae_add_upload")
+    clear_btn.click(clear_group, [which, groups], [groups, ga, gb, gc], api_name="vae_clear_group")
+    book_btn.click(book_groups, None, [groups, ga, gb, gc], api_name="vae_book_groups").then(
+        lambda: (1.0, -1.0, 1.0), None, [wa, wb, wc]).then(
+        run_arith, [groups, wa, wb, wc, session], [oa, ob, oc, ores, atext])
+
+    gr.Markdown("#### Interpolate between two faces")
+    with gr.Row():
+        ia = gr.Image(label="start face", type="filepath", sources=["upload", "clipboard"])
+        ib = gr.Image(label="end face", type="filepath", sources=["upload", "clipboard"])
+        iframe = gr.Image(label="decoded code at the slider", type="pil", interactive=False)
+    with gr.Row():
+        t = gr.Slider(0, 1, value=0.5, step=0.05, label="start → end")
+        frames = gr.Slider(2, 16, value=8, step=1, label="frames in the strip")
+        ibtn = gr.Button("Interpolate", variant="primary")
+    istrip = gr.Image(label="start, the path, end", type="pil", interactive=False)
+    run_interp = lambda a, b, t_, f, sess: interpolate(a, b, t_, f, sess.get(NAME))  # noqa: E731
+    ibtn.click(run_interp, [ia, ib, t, frames, session], [iframe, istrip], api_name="vae_interpolate")
+    t.release(run_interp, [ia, ib, t, frames, session], [iframe, istrip], api_name="vae_interpolate_slide")
+
+    def on_select(evt: gr.SelectData, shown, tgt, g):
+        if not shown or evt.index is None or not 0 <= evt.index < len(shown):
+            raise gr.Error("That face is no longer on this page; show the page again.")
+        return pick(shown[evt.index], tgt, g)
+
+    gallery.select(on_select, [names, target, groups], [groups, rin, ia, ib, ga, gb, gc], api_name="vae_pick")
