@@ -30,7 +30,9 @@ def sample_numbers(n, seed, override=None):
     ints = numbers.Model.sample(common.model("number_gan", override), n, seed=seed)
     share = numbers.share_of_multiples(ints)
     first = ", ".join(str(int(i)) for i in ints[:20])
-    return numbers.plot(ints), f"**{share:.1%} are multiples of 5** ({n} samples). First ones: {first}"
+    covered = len({int(i) for i in ints if i % 5 == 0})
+    return numbers.plot(ints), (f"**{share:.1%} are multiples of 5** ({n} samples), covering {covered} of the 20 "
+                                f"multiples in [0, 95]. First ones: {first}")
 
 
 def train_toy(name, epochs, seed, state):
