@@ -68,3 +68,68 @@ def evaluate(model, root=None, triples: int = 200) -> dict:
     out |= {"arithmetic_triples_mean_p_no_glasses": p.mean().item(),
             "arithmetic_triples_share_no_glasses": (p > 0.5).float().mean().item(), "arithmetic_triples": triples}
     return out
+
+
+@torch.no_grad()
+def arithmetic_figure(model, root=None):
+    """The book's example as a figure: each group's real faces (top), the decoded group means and the
+    decoded A − B + C (bottom), with the glasses classifier's P(no glasses) under each decoding."""
+    from ..images import figure, figure_to_pil, grid
+
+    groups = vae.book_example(root)
+    parts, result = arithmetic(model, groups, root=root)
+    try:
+        p = judge(classifier.load("glasses"), torch.cat([parts, result])).tolist()
+    except Exception:  # noqa: BLE001 - the figure is still worth drawing without the judge
+        p = None
+    size = model.cfg.image_size
+    fig = figure(9, 5)
+    axes = fig.subplots(2, 4)
+    titles = [f"A: {vae.BOOK_EXAMPLE[0]}", f"B: {vae.BOOK_EXAMPLE[1]}", f"C: {vae.BOOK_EXAMPLE[2]}"]
+    for i, (g, title) in enumerate(zip(groups, titles)):
+        real = torch.stack([vae.load_face_file(n, size, root) for n in g])
+        axes[0, i].imshow(grid(real, nrow=2).permute(1, 2, 0).numpy())
+        axes[0, i].set_title(title, fontsize=9)
+    axes[0, 3].text(0.5, 0.5, "A − B + C\n(mean codes of\nheld-out faces)", ha="center", va="center", fontsize=11)
+    labels = ["decoded A", "− decoded B", "+ decoded C", "= A − B + C"]
+    for i, img in enumerate([*parts, result[0]]):
+        axes[1, i].imshow(img.clamp(0, 1).permute(1, 2, 0).numpy())
+        note = f"\nP(no glasses) {p[i]:.2f}" if p else ""
+        axes[1, i].set_title(labels[i] + note, fontsize=9)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    return figure_to_pil(fig)
+
+
+def main(argv=None):
+    """python -m genlab.eval.faces_vae [--write]: print the metrics; --write also puts them in the card
+    and draws docs/faces_vae_samples.png and docs/faces_vae_arithmetic.png."""
+    import argparse
+    import json
+
+    import genlab
+    from ..images import grid_pil
+    from ..evaluate import write_card
+
+    p = argparse.ArgumentParser(prog="python -m genlab.eval.faces_vae")
+    p.add_argument("--data", default=None)
+    p.add_argument("--checkpoint", default=None)
+    p.add_argument("--write", action="store_true")
+    a = p.parse_args(argv)
+    model = genlab.load("faces_vae", a.checkpoint)
+    out = evaluate(model, a.data)
+    print(json.dumps(out, indent=2))
+    if a.write:
+        from pathlib import Path
+
+        docs = Path(__file__).resolve().parents[2] / "docs"
+        docs.mkdir(exist_ok=True)
+        grid_pil(model.sample(32, seed=0), nrow=8, scale=2).save(docs / "faces_vae_samples.png")
+        arithmetic_figure(model, a.data).save(docs / "faces_vae_arithmetic.png")
+        if a.checkpoint is None:  # the card of the shipped checkpoint; only its metrics key changes
+            write_card("faces_vae", out)
+
+
+if __name__ == "__main__":
+    main()
