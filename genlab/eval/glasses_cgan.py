@@ -1,0 +1,76 @@
+"""Does the eyeglasses cGAN obey its label? Judged by the shipped glasses classifier (checkpoints/eval/glasses).
+
+    from genlab.eval.glasses_cgan import evaluate
+    evaluate(genlab.load("glasses_cgan"))   # {'classifier_real_accuracy': ..., 'agree_glasses': ..., ...}
+
+`classifier_real_*`: the classifier's accuracy on the real held-out images (it never saw them), so one
+knows how far to trust it. `agree_*`: the share of generated faces (500 per label, fixed seeds) that the
+classifier assigns to the requested label. `python -m genlab.eval.glasses_cgan [--write-card]` prints
+them, and with --write-card stores them in the checkpoint's card.json "metrics".
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+from torch.nn import functional as F
+
+from . import classifier
+
+N_PER_LABEL = 500
+SEED = 20_250  # fixed noise, so the numbers are reproducible
+
+
+def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    return images if images.shape[-1] == size else F.interpolate(images, size=(size, size), mode="area")
+
+
+@torch.no_grad()
+def evaluate(model, root=None, n: int = N_PER_LABEL, clf=None) -> dict:
+    clf = clf or classifier.load("glasses")
+    glasses_idx = clf.classes.index("glasses")
+    no_idx = clf.classes.index("no glasses")
+    _, (x_ho, y_ho) = classifier.real_data("glasses", root)
+    pred = classifier.predict(clf, x_ho).argmax(1)
+    out = {"classifier_real_accuracy": (pred == y_ho).float().mean().item(),
+           "classifier_real_glasses_recall": (pred[y_ho == glasses_idx] == glasses_idx).float().mean().item(),
+           "classifier_real_no_glasses_recall": (pred[y_ho == no_idx] == no_idx).float().mean().item()}
+    z = model.noise(n, seed=SEED)
+    for w, key, idx in ((1.0, "agree_glasses", glasses_idx), (0.0, "agree_no_glasses", no_idx)):
+        fakes = torch.cat([model.generate(zc, w) for zc in z.split(100)])
+        out[key] = (classifier.predict(clf, _resize(fakes, clf.size)).argmax(1) == idx).float().mean().item()
+    out["agree_mean"] = (out["agree_glasses"] + out["agree_no_glasses"]) / 2
+    out["samples_per_label"] = n
+    return out
+
+
+def write_card(metrics: dict, folder=None) -> None:
+    """Put metrics into card.json "metrics" (the weights and their sha256 stay as they are)."""
+    from ..registry import get
+
+    path = (folder or get("glasses_cgan").checkpoint) / "card.json"
+    card = json.loads(path.read_text())
+    card["metrics"] = {**card.get("metrics", {}), **metrics}
+    path.write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def main(argv=None):
+    import genlab
+
+    p = argparse.ArgumentParser(prog="python -m genlab.eval.glasses_cgan", description=__doc__.split("\n")[0])
+    p.add_argument("--data", default=None)
+    p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
+    p.add_argument("--write-card", action="store_true", help="store the numbers in the checkpoint's card.json")
+    a = p.parse_args(argv)
+    model = genlab.load("glasses_cgan", a.checkpoint)
+    metrics = evaluate(model, a.data)
+    print(json.dumps(metrics, indent=2))
+    if a.write_card:
+        from pathlib import Path
+
+        write_card(metrics, Path(a.checkpoint) if a.checkpoint else None)
+
+
+if __name__ == "__main__":
+    main()
