@@ -56,6 +56,7 @@ class Spec:
 MODELS: dict[str, Spec] = {s.name: s for s in [
     Spec("curve_gan", "curve", "Curve GAN", 3, "learns points on y = 1.08^x"),
     Spec("number_gan", "numbers", "Multiples-of-5 GAN", 3, "learns to produce multiples of 5 as one-hot vectors"),
+    Spec("glasses_cgan", "cgan", "Eyeglasses cGAN", 5, "conditional WGAN-GP drawing 64×64 faces with or without glasses"),
     Spec("digits_ae", "autoencoder", "Digits autoencoder", 7, "autoencoder squeezing MNIST digits to 20 numbers"),
     Spec("faces_vae", "vae", "Face VAE", 7, "variational autoencoder on 64×64 faces with/without glasses"),
 ]}
