@@ -47,4 +47,5 @@ demo = build()
 demo.queue(default_concurrency_limit=int(os.environ.get("GENLAB_CONCURRENCY", "4")), max_size=256)
 
 if __name__ == "__main__":
-    demo.launch()
+    # Uploads are faces: 20 MB is plenty, and bigger files are refused before they reach a handler.
+    demo.launch(max_file_size="20mb")

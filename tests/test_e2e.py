@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -123,3 +124,27 @@ def test_api_endpoints_answer(server):
     assert os.path.exists(img) and "multiples of 5" in text
     img, text = c.predict(300, 1, api_name="/curve_sample")
     assert os.path.exists(img) and "MSE" in text
+
+
+def test_server_serves_no_outside_files(server):
+    for path in ("gradio_api/file=/etc/passwd", "file=/etc/passwd", "gradio_api/file=../../../../etc/passwd",
+                 "gradio_api/file=" + str(ROOT / "checkpoints" / "number_gan" / "card.json")):
+        try:
+            with urllib.request.urlopen(server + path, timeout=10) as r:
+                body = r.read()
+            assert b"root:" not in body and b"weights_sha256" not in body, path
+        except urllib.error.HTTPError as e:
+            assert e.code in (403, 404), (path, e.code)
+
+
+def test_api_refuses_paths_it_did_not_receive(server):
+    """A client cannot make a handler read a server file by naming its path instead of uploading it."""
+    from gradio_client import Client
+
+    c = Client(server, verbose=False)
+    endpoints = c.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    if "/vae_reconstruct" not in endpoints:
+        pytest.skip("no upload endpoint registered")
+    with pytest.raises(Exception) as e:
+        c.predict({"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, api_name="/vae_reconstruct")
+    assert "root:" not in str(e.value)
