@@ -57,7 +57,8 @@ def convtranspose(input_grid, kernel_grid, stride, padding, output_padding, dila
             f"- rows: {r['formula_h']}\n- columns: {r['formula_w']}\n\n"
             f"**Ordinary `nn.Conv2d`, same kernel and settings** (⌊(H_in + 2·padding − dilation·(k − 1) − 1) / "
             f"stride⌋ + 1): {conv_line}. A convolution with stride 2 shrinks the grid; a transposed one grows it, "
-            "which is why discriminators use the first and generators the second.")
+            "which is why discriminators use the first and generators the second. A real layer has many channels: "
+            "each output channel is this picture summed over the input channels, each with its own kernel.")
     return (_table(out), blocks.contributions_figure(r), blocks.compare_figure(r), text)
 
 
@@ -152,9 +153,11 @@ def build(session):
             c_defaults = convtranspose(_grid_text(blocks.BOOK_INPUT), _grid_text(blocks.BOOK_KERNEL), 2, 0, 0, 1, 0)
             c_table = gr.Dataframe(c_defaults[0], label="output (numbers)", interactive=False)
     c_text = gr.Markdown(c_defaults[3])
+    # The figures carry their own titles; a label badge would cover them.
     c_fig = gr.Image(c_defaults[1], label="each input cell's copy of the kernel, and their sum", type="pil",
-                     interactive=False)
-    c_cmp = gr.Image(c_defaults[2], label="ordinary vs transposed convolution", type="pil", interactive=False)
+                     interactive=False, show_label=False)
+    c_cmp = gr.Image(c_defaults[2], label="ordinary vs transposed convolution", type="pil", interactive=False,
+                     show_label=False)
 
     gr.Markdown("#### Batch normalization (`nn.BatchNorm2d`)")
     with gr.Row():
@@ -183,7 +186,8 @@ def build(session):
         l_go = gr.Button("Show layers")
     l_defaults = layers(GENERATORS[0])
     l_text = gr.Markdown(l_defaults[1])
-    l_table = gr.Dataframe(l_defaults[0], label="layers", interactive=False, wrap=True)
+    l_table = gr.Dataframe(l_defaults[0], label="layers", interactive=False, wrap=True, max_height=900,
+                           column_widths=["4%", "7%", "42%", "11%", "9%", "27%"])
 
     c_inputs = [x_in, k_in, stride, padding, out_pad, dilation, bias]
     gr.on([go.click, stride.release, padding.release, out_pad.release, dilation.release, bias.submit],
