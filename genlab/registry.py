@@ -56,7 +56,10 @@ class Spec:
 MODELS: dict[str, Spec] = {s.name: s for s in [
     Spec("curve_gan", "curve", "Curve GAN", 3, "learns points on y = 1.08^x"),
     Spec("number_gan", "numbers", "Multiples-of-5 GAN", 3, "learns to produce multiples of 5 as one-hot vectors"),
+    Spec("clothing_gan", "clothing", "Clothing GAN", 4, "dense GAN drawing 28×28 Fashion-MNIST clothes"),
+    Spec("anime_dcgan", "dcgan", "Anime-face DCGAN", 4, "DCGAN drawing 64×64 anime faces"),
     Spec("glasses_cgan", "cgan", "Eyeglasses cGAN", 5, "conditional WGAN-GP drawing 64×64 faces with or without glasses"),
+    Spec("hair_cyclegan", "cyclegan", "Hair-colour CycleGAN", 6, "CycleGAN turning black hair blond and back"),
     Spec("digits_ae", "autoencoder", "Digits autoencoder", 7, "autoencoder squeezing MNIST digits to 20 numbers"),
     Spec("faces_vae", "vae", "Face VAE", 7, "variational autoencoder on 64×64 faces with/without glasses"),
 ]}

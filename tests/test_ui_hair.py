@@ -1,0 +1,117 @@
+"""The Hair color tab's handler: three faces, a heat map and a number for good uploads; gr.Error, never a
+crash, for bad ones."""
+from __future__ import annotations
+
+import io
+
+import gradio as gr
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import genlab
+from genlab.ui import hair
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return genlab.build("hair_cyclegan", "tiny").eval()
+
+
+def _check(out, model):
+    crop, orig, there, back, heat, text = out
+    for im in (orig, there, back, heat):
+        assert isinstance(im, Image.Image) and im.size == (hair.SHOW, hair.SHOW) and im.mode == "RGB"
+    assert isinstance(crop, Image.Image) and max(crop.size) <= hair.MAX_SHOWN
+    assert "Round-trip error" in text
+
+
+@pytest.mark.parametrize("direction", ["black2blond", "blond2black"])
+def test_examples_translate(model, direction):
+    ex = hair.examples()
+    assert 2 <= len(ex) <= 8 and {d for _, d in ex} == {"black2blond", "blond2black"}
+    _check(hair.translate(ex[0][0], direction, model), model)
+
+
+def test_round_trip_error_matches_model(model):
+    path = hair.examples()[0][0]
+    _, _, x = hair._face(path, model.input_shape[-1])
+    _, back = model.round_trip(x, "black2blond")
+    text = hair.translate(path, "black2blond", model)[-1]
+    assert f"{(back - x).abs().mean().item():.4f}" in text
+
+
+def _save(tmp_path, name, img, **kw):
+    p = tmp_path / name
+    img.save(p, **kw)
+    return str(p)
+
+
+@pytest.mark.parametrize("kind", ["gray", "rgba", "16bit", "cmyk", "wide", "tiny"])
+def test_odd_but_valid_images_work(model, tmp_path, kind):
+    rng = np.random.default_rng(0)
+    if kind == "gray":
+        p = _save(tmp_path, "g.png", Image.fromarray(rng.integers(0, 255, (80, 60), dtype=np.uint8), "L"))
+    elif kind == "rgba":
+        p = _save(tmp_path, "a.png", Image.fromarray(rng.integers(0, 255, (50, 70, 4), dtype=np.uint8), "RGBA"))
+    elif kind == "16bit":
+        p = _save(tmp_path, "i16.png", Image.fromarray(rng.integers(0, 65535, (64, 64), dtype=np.uint16)))
+    elif kind == "cmyk":
+        p = _save(tmp_path, "c.jpg", Image.new("CMYK", (90, 90), (0, 120, 200, 10)))
+    elif kind == "wide":
+        p = _save(tmp_path, "w.png", Image.new("RGB", (1500, 300), (10, 200, 30)))
+    else:
+        p = _save(tmp_path, "t.png", Image.new("RGB", (1, 1), (200, 10, 10)))
+    out = hair.translate(p, "black2blond", model)
+    _check(out, model)
+    if kind == "wide":  # the crop box is drawn where the centre square is
+        assert out[0].size == (512, 102)
+
+
+def _bad(tmp_path, kind):
+    if kind == "not_an_image":
+        p = tmp_path / "notes.jpg"
+        p.write_text("this is not a picture")
+    elif kind == "zero_bytes":
+        p = tmp_path / "empty.png"
+        p.write_bytes(b"")
+    elif kind == "truncated_jpeg":
+        buf = io.BytesIO()
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)).save(buf, "JPEG")
+        p = tmp_path / "cut.jpg"
+        p.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    elif kind == "huge":
+        p = tmp_path / "huge.png"
+        Image.new("1", (10_000, 10_000)).save(p)  # 100 megapixels, a few kB on disk
+    return str(p)
+
+
+@pytest.mark.parametrize("kind", ["not_an_image", "zero_bytes", "truncated_jpeg", "huge"])
+def test_bad_uploads_give_gr_error(model, tmp_path, kind):
+    with pytest.raises(gr.Error) as e:
+        hair.translate(_bad(tmp_path, kind), "black2blond", model)
+    assert e.value.message and "Traceback" not in e.value.message
+
+
+def test_no_upload_and_bad_direction(model):
+    with pytest.raises(gr.Error, match="No image"):
+        hair.translate(None, "black2blond", model)
+    with pytest.raises(gr.Error, match="direction"):
+        hair.translate(hair.examples()[0][0], "sideways", model)
+
+
+def test_heat_map_black_where_unchanged():
+    x = torch.rand(3, 16, 16)
+    y = x.clone()
+    y[:, :8] = 1 - y[:, :8]
+    h = np.asarray(hair.heat_map(x, x))
+    assert h.shape == (hair.SHOW, hair.SHOW, 3) and h.max() < 10  # inferno(0) is near black
+    assert np.asarray(hair.heat_map(x, y))[:hair.SHOW // 2].mean() > h.mean()
+
+
+def test_tab_builds_without_checkpoint_or_with_it():
+    with gr.Blocks():
+        session = gr.State({})
+        hair.build(session)
