@@ -11,6 +11,7 @@ import genlab
 from genlab import blocks
 from genlab.registry import MODELS
 from genlab.ui import blocks as ui
+from genlab.ui import common
 
 
 def test_book_example_from_handler():
@@ -128,7 +129,9 @@ def test_layer_table_matches_a_hand_built_generator():
 @pytest.mark.skipif("anime_dcgan" not in MODELS, reason="anime_dcgan is not registered yet")
 def test_layer_table_matches_the_dcgan():
     table, text = ui.layers("anime_dcgan", {})
-    model = genlab.build("anime_dcgan", "cpu").eval()
+    # The same model the handler used: the shipped checkpoint when it loads, else the cpu preset.
+    shipped = common.load_problem("anime_dcgan") is None
+    model = common.model("anime_dcgan") if shipped else genlab.build("anime_dcgan", "cpu").eval()
     out = model.sample(1, seed=0)
     assert table.iloc[-1]["shape after (C×H×W)"] == "×".join(map(str, out.shape[1:]))
     leaves = [m for m in model.modules() if not list(m.children())]
