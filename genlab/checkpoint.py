@@ -40,6 +40,7 @@ def save(folder: str | os.PathLike, model: torch.nn.Module, config: dict, card: 
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    old = None
     try:
         tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(tensors, str(tmp / WEIGHTS))
@@ -48,17 +49,25 @@ def save(folder: str | os.PathLike, model: torch.nn.Module, config: dict, card: 
         for name in (WEIGHTS, CONFIG, CARD):
             with open(tmp / name, "rb") as f:
                 os.fsync(f.fileno())
-        old = folder.with_name(f".{folder.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
+        old = _aside(folder)
+        if old.exists() and not folder.exists():  # an earlier save was killed between the two renames
+            os.replace(old, folder)
+        shutil.rmtree(old, ignore_errors=True)
         if folder.exists():
             os.replace(folder, old)
         os.replace(tmp, folder)
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and old.exists() and not folder.exists():  # failed between the renames: put it back
+            os.replace(old, folder)
         raise
     return folder
+
+
+def _aside(folder: Path) -> Path:
+    """Where save() puts the previous checkpoint for the instant between its two renames."""
+    return folder.with_name(f".{folder.name}.old")
 
 
 def _read_json(path: Path) -> dict:
@@ -76,6 +85,8 @@ def _read_json(path: Path) -> dict:
 def read(folder: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor], dict]:
     """(config, weights, card) from a folder, with every failure a CheckpointError naming the file."""
     folder = Path(folder)
+    if not folder.is_dir() and _aside(folder).is_dir():  # a save was killed between its renames: the old one
+        folder = _aside(folder)
     if not folder.is_dir():
         raise CheckpointError(f"Checkpoint folder missing: {folder}")
     config, card = _read_json(folder / CONFIG), _read_json(folder / CARD)
