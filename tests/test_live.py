@@ -155,7 +155,7 @@ def test_use_it_and_download(_fast):
     session, msg = live.live_use(box, {"curve_gan": "kept"})
     assert session["curve_gan"] == "kept" and "this browser session" in msg
     assert session["number_gan"].sample(7, seed=0).shape == (7,)
-    names = zipfile.ZipFile(live.live_download(box)).namelist()
+    names = zipfile.ZipFile(live.live_download(box)["value"]).namelist()
     assert {"number_gan/config.json", "number_gan/model.safetensors", "number_gan/card.json"} <= set(names)
     img, caption = live.live_scrub(100, box)
     assert img.size[0] >= 512 and "at step 4" in caption
@@ -187,6 +187,9 @@ def test_switches_follow_the_config():
         with pytest.raises(gr.Error):
             live.overrides("number_gan", "live", args["lr"], None, None, args["batch_size"], args["epochs"], None,
                            args["seed"], [])
+    assert live.max_batch("number_gan", "live") == 1024  # vectors; a 64×64 image model stops at 64 a batch
+    if "faces_vae" in live.available()[0]:
+        assert live.max_batch("faces_vae", "live") == 64
     for name, switch in (("glasses_cgan", "no gradient penalty"), ("hair_cyclegan", "no cycle loss"),
                          ("faces_vae", "no KL term")):
         if name in live.available()[0]:

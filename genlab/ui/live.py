@@ -35,7 +35,7 @@ MAX_RUNS = int(os.environ.get("GENLAB_MAX_RUNS", "2"))  # runs training at once,
 RUN_SECONDS = float(os.environ.get("GENLAB_RUN_SECONDS", "300"))  # training-time cap per run
 TICK = 0.5  # the page is updated at most this often: more would flood the socket and flicker
 MAX_GRIDS = 200  # grids kept per run for the scrubber; beyond it every other one is dropped
-PREVIEW_SHARE = 0.05  # grids may take at most this share of the training time
+PREVIEW_SHARE = 0.04  # grids take at most this share of the time: the tab must keep ≥ 90% of the CLI's speed
 PLOT_POINTS = 200  # loss points per term sent to the page (bucket means)
 LR_FIELDS = ("lr", "lr_g", "lr_d")
 MAX_BATCH_PIXELS = 64 * 64 * 64  # e.g. 64 faces of 64×64 a batch (see max_batch)
@@ -221,11 +221,9 @@ class Run:
                 del self.grids[1::2]
             self.last_grid = img
         now = time.perf_counter()
-        if self.t_first_grid is None:  # the first grid pays one-time imports: it says nothing of the next ones
+        if self.t_first_grid is None:
             self.t_first_grid = now - self.t_start
-        else:
-            self.preview_cost = now - t
-        self.preview_at = now
+        self.preview_at, self.preview_cost = now, now - t  # the first one too: matplotlib is warmed at startup
         self.news.set()
 
     def _grid_due(self) -> bool:
@@ -310,16 +308,15 @@ class Run:
         terms = " · ".join(f"{k} {v:.4g}" for k, v in last.items())
         mets = " · ".join(f"{k} {v:.4g}" for k, v in self.metrics.items() if isinstance(v, (int, float)))
         if self.error:
-            state = f"❌ {self.error}"
+            state = f"**error**: {self.error}"
         elif self.ended:
-            icon = {"diverged": "💥", "stopped": "⏹", "time_cap": "⏱"}.get(self.reason, "✅")
-            state = f"{icon} **{self.reason}**: {self.message}"
+            state = f"**{self.reason}**: {self.message}"
             if self.path:
                 state += " Download the checkpoint or press *Use it*."
         elif self.pause_event.is_set():
-            state = "⏸ paused"
+            state = "**paused**"
         else:
-            state = f"▶ training · {self.eta()}"
+            state = f"training · {self.eta()}"
         return "  \n".join(x for x in (head, f"{speed} · {state}", terms, mets) if x)
 
     def curves(self) -> pd.DataFrame:
@@ -387,7 +384,7 @@ def live_train(name, preset, lr, lr_g, lr_d, batch_size, epochs, limit, seed, in
 
 
 def _stream(run: Run):
-    last, shown, shown_step = 0.0, None, -1
+    last, shown, shown_step, table = 0.0, None, -1, None
     try:
         while True:
             run.news.wait(TICK)
@@ -404,7 +401,12 @@ def _stream(run: Run):
             grid = run.last_grid
             ended = run.ended  # read before the yield: the run may end while the page is away
             fresh = run.step != shown_step or ended
-            yield (grid if grid is not shown else gr.skip()), run.status(), (run.curves() if fresh else gr.skip())
+            if fresh or table is None:
+                table = run.curves()
+                if table.empty:  # an empty table makes Vega guess the types wrong ("term" as a number)
+                    table = None
+            # The same table again rather than gr.skip(): once a plot came back blank after skips (Gradio 6.31).
+            yield (grid if grid is not shown else gr.skip()), run.status(), (gr.skip() if table is None else table)
             shown, shown_step = grid, run.step
             if ended:
                 return
@@ -451,12 +453,22 @@ def live_train_only(choice, box):
     return f"Train only: {choice}, from step {run.step + 1:,}."
 
 
-def live_download(box) -> str:
+def live_download(box):
+    """The run's checkpoint folder as a zip (shown in a file box that appears)."""
     run = _run(box)
     if run.path is None:
         raise gr.Error("No checkpoint yet: it is written when the run ends (Stop writes one too).")
     base = run.folder / f"{run.name}-live"
-    return shutil.make_archive(str(base), "zip", root_dir=run.path.parent, base_dir=run.path.name)
+    zipped = shutil.make_archive(str(base), "zip", root_dir=run.path.parent, base_dir=run.path.name)
+    return gr.update(value=zipped, visible=True)
+
+
+def live_waiting():
+    """Shown at once on Train, before the queue lets the run start."""
+    if active_runs() >= MAX_RUNS:
+        return (f"Waiting for a training slot: {active_runs()} runs are training now (the limit is {MAX_RUNS}); "
+                "your place in the queue is shown below.")
+    return "Starting…"
 
 
 def live_use(box, session):
@@ -546,7 +558,7 @@ def build(session):
     note = gr.Markdown()
     with gr.Row():
         grid = gr.Image(label="samples from fixed noise", type="pil", format="png", interactive=False, height=420)
-        curves = gr.LinePlot(x="step", y="loss", color="term", label="losses", height=420)
+        curves = gr.LinePlot(x="step", y="loss", color="term", label="losses (bucket means)")
     with gr.Accordion("Look back at earlier grids", open=False):
         scrub = gr.Slider(0, 100, value=0, step=0.5, label="position in the run (%)")
         old = gr.Image(label="earlier grid", type="pil", format="png", interactive=False, height=360)
@@ -554,14 +566,15 @@ def build(session):
     with gr.Row():
         dl = gr.Button("Download checkpoint (zip)")
         use = gr.Button("Use it in its tab")
-    file = gr.File(label="checkpoint folder", interactive=False)
+    file = gr.File(label="checkpoint folder", interactive=False, visible=False)
 
     ctl = [preset, lr, lr_g, lr_d, batch, epochs, limit, seed, breaks, only, info]
     model.change(controls, [model], ctl, api_name="live_model", queue=False)
     preset.change(controls, [model, preset], ctl, api_name="live_preset", queue=False)
-    go.click(live_train, [model, preset, lr, lr_g, lr_d, batch, epochs, limit, seed, interval, breaks, only, box],
-             [grid, status, curves], api_name="live_train", concurrency_limit=MAX_RUNS, concurrency_id="live_train",
-             show_progress="minimal")
+    inputs = [model, preset, lr, lr_g, lr_d, batch, epochs, limit, seed, interval, breaks, only, box]
+    go.click(live_waiting, None, [status], api_name="live_waiting", queue=False).then(
+        live_train, inputs, [grid, status, curves], api_name="live_train", concurrency_limit=MAX_RUNS,
+        concurrency_id="live_train", show_progress="minimal")
     halt.click(live_stop, [box], [note], api_name="live_stop", concurrency_limit=None)
     pause.click(live_pause, [box], [note], api_name="live_pause", concurrency_limit=None)
     resume.click(live_resume, [box], [note], api_name="live_resume", concurrency_limit=None)

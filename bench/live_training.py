@@ -1,0 +1,154 @@
+"""Benchmark of the live-training tab: time from Train to the first grid, and training throughput inside
+the tab vs the CLI (`python -m train`) on the same preset, for the same training time.
+
+    python bench/live_training.py                          # number_gan, curve_gan, clothing_gan; 20 s runs
+    python bench/live_training.py clothing_gan --seconds 30 --repeats 3
+    python bench/live_training.py --url http://127.0.0.1:7860 number_gan   # through a running app (gradio_client)
+
+Each measurement runs in a fresh process with one torch thread. "tab" runs the tab's own handler
+(`live.live_train`: the worker thread, the grids, the poller building the status and loss table every TICK);
+"CLI" runs `python -m train`'s main(). The training loop is timed from the inside, from the first step to the
+end, in images per wall second (the loop's clock) and per CPU second of the whole process (all threads: the
+fair measure of the tab's overhead when other jobs share the cores). Tab and CLI alternate; medians shown.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def _timed(real, box: dict):
+    """Wrap genlab.training.train: note process CPU time and the loop's clock at the first step and at done."""
+    def wrapped(*a, **k):
+        for ev in real(*a, **k):
+            if ev.kind == "step" and "cpu0" not in box:
+                box.update(cpu0=time.process_time(), step0=ev.step, el0=ev.elapsed)
+            if ev.kind == "done":
+                box.update(cpu1=time.process_time(), step1=ev.step, el1=ev.elapsed)
+            yield ev
+    return wrapped
+
+
+def child(kind: str, name: str, preset: str, seconds: float) -> None:
+    """One measurement in a fresh process; prints a JSON line."""
+    import torch
+
+    torch.set_num_threads(1)
+    from genlab.ui import live
+
+    cfg = live.config(name, preset)
+    m, first = {}, None
+    if kind == "cli":  # the real CLI's main(), with its loop timed from the inside
+        import train.__main__ as cli
+
+        cli.train = _timed(cli.train, m)
+        with open(os.devnull, "w") as quiet:
+            stdout, sys.stdout = sys.stdout, quiet
+            try:
+                cli.main([name, "--preset", preset, "--threads", "1", "--max-seconds", str(seconds),
+                          "--out", f"{m.setdefault('tmp', tempfile.mkdtemp())}/ck", "--run-dir", f"{m['tmp']}/run"])
+            finally:
+                sys.stdout = stdout
+    else:  # the tab's own handler: worker thread, grids, and the poller building status and loss table
+        live._warm_up()  # the app does this at startup
+        live.RUN_SECONDS = seconds
+        live.train = _timed(live.train, m)
+        box, t0 = {}, time.perf_counter()
+        for grid, _status, _curves in live.live_train(
+                name, preset, getattr(cfg, "lr", None), getattr(cfg, "lr_g", None), getattr(cfg, "lr_d", None),
+                cfg.batch_size, cfg.epochs, getattr(cfg, "limit", None), cfg.seed, 1.0, [], "both", box):
+            if first is None and not isinstance(grid, dict):  # a dict is gr.skip(): no new grid in this update
+                first = time.perf_counter() - t0
+        box["run"].close()
+    images = (m["step1"] - m["step0"]) * cfg.batch_size
+    print(json.dumps({"first_grid": first, "wall": images / (m["el1"] - m["el0"]),
+                      "cpu": images / (m["cpu1"] - m["cpu0"])}))
+
+
+def measure(kind: str, name: str, preset: str, seconds: float) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, name, "--preset", preset,
+                          "--seconds", str(seconds)], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def served_run(url: str, name: str, preset: str, seconds: float) -> tuple[float, float]:
+    """The same through a running app: a gradio_client streams /live_train; images/s read from the status."""
+    from gradio_client import Client
+
+    from genlab.ui import live
+
+    cfg = live.config(name, preset)
+    client = Client(url, verbose=False)
+    t0 = time.perf_counter()
+    job = client.submit(name, preset, getattr(cfg, "lr", None), getattr(cfg, "lr_g", None),
+                        getattr(cfg, "lr_d", None), cfg.batch_size, cfg.epochs, getattr(cfg, "limit", None),
+                        cfg.seed, 1.0, [], "both", api_name="/live_train")
+    first, status = None, ""
+    while not job.done() or first is None:
+        outs = job.outputs()
+        if first is None and outs and outs[-1][0]:
+            first = time.perf_counter() - t0
+        if outs:
+            status = outs[-1][1]
+        if time.perf_counter() - t0 > seconds:
+            client.predict(api_name="/live_stop")
+            break
+        time.sleep(0.05)
+    job.result()
+    status = job.outputs()[-1][1]
+    rate = float(re.search(r"([\d,.]+) images/s", status).group(1).replace(",", ""))
+    return first, rate
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="*", default=["number_gan", "curve_gan", "clothing_gan"])
+    p.add_argument("--preset", default="live")
+    p.add_argument("--seconds", type=float, default=20, help="training seconds per measurement")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--url", default=None, help="measure the tab through a running app instead (first grid only)")
+    p.add_argument("--child", default=None, choices=["cli", "tab"], help=argparse.SUPPRESS)
+    a = p.parse_args()
+    os.environ.setdefault("GENLAB_DATA", str(ROOT.parent / "shared" / "data"))
+    if a.child:
+        return child(a.child, a.models[0], a.preset, a.seconds)
+    if a.url:
+        for name in a.models:
+            first, rate = served_run(a.url, name, a.preset, a.seconds)
+            print(f"{name}: first grid in the client after {first:.2f} s; {rate:,.0f} images/s in the page")
+        return
+    rows = []
+    for name in a.models:
+        tabs, clis = [], []
+        for _ in range(a.repeats):  # alternate, so a busy machine slows both alike
+            tabs.append(measure("tab", name, a.preset, a.seconds))
+            clis.append(measure("cli", name, a.preset, a.seconds))
+            print(f"  {name}: tab {tabs[-1]}, CLI {clis[-1]}", flush=True)
+        med = lambda xs, k: statistics.median(x[k] for x in xs)  # noqa: E731
+        rows.append((name, med(tabs, "first_grid"), max(t["first_grid"] for t in tabs), med(tabs, "wall"),
+                     med(clis, "wall"), med(tabs, "cpu"), med(clis, "cpu")))
+    load = os.getloadavg()[0]
+    print(f"\ntab (live.live_train) vs CLI (train.__main__.main), preset {a.preset}, {a.seconds:.0f} s runs, median of "
+          f"{a.repeats}, each in a fresh process; 1 torch thread; load average {load:.1f} on {os.cpu_count()} cores")
+    print("images/s per wall second of training (what a user sees) and per CPU second of the whole process "
+          "(all threads; steadier when the machine is shared)")
+    print("| model | first grid, median (s) | first grid, worst (s) | tab img/s wall | CLI img/s wall | tab/CLI wall "
+          "| tab img/CPU-s | CLI img/CPU-s | tab/CLI CPU |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, f, fw, tw, cw, tc, cc in rows:
+        print(f"| {name} | {f:.2f} | {fw:.2f} | {tw:,.0f} | {cw:,.0f} | {tw / cw:.0%} | {tc:,.0f} | {cc:,.0f} | {tc / cc:.0%} |")
+
+
+if __name__ == "__main__":
+    main()
