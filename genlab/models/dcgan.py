@@ -1,0 +1,241 @@
+"""Chapter 4: a DCGAN (Radford et al. 2016) that draws 64×64 anime faces.
+
+As in the book: G = ConvTranspose2d 100→8w (4×4), then 8w→4w→2w→w, each with BatchNorm + ReLU, then
+w→3 with Tanh; D is the mirror with Conv2d, BatchNorm (not on the first layer) and LeakyReLU(0.2),
+ending in a Sigmoid. BCE loss, Adam 2e-4 with betas (0.5, 0.999), batches of 128, weights N(0, 0.02)
+and BatchNorm scales N(1, 0.02). The book's width is w = 64 (G 512-256-128-64).
+
+Why the `cpu` preset is narrower (w = 24, G 192-96-48-24) and uses batches of 64: the book-width pair
+trains at about 46 images/s on both cores of this 2-core CPU when it has them to itself (under 3 epochs
+of the 18k training faces in 20 minutes), and we share the cores with other trainings. Measured with one
+thread on the busy machine (load ~10): w = 64: 5.6 images/s, w = 32: 29, w = 24: 47 (channels_last;
+w = 32 without it: 26). w = 24 has 1/7 of the book's multiply-adds; batches of 64 give twice the
+updates per image seen, and early GAN progress follows the number of updates. Not compared side by side
+for sample quality: there was no CPU time for a second run.
+
+What ships is an exponential moving average of G's weights (Karras et al. 2018), with G's BatchNorm
+statistics re-estimated for the averaged weights; `ema = 0` ships the raw G instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..data import data_root as resolve_root, folder_split, load_folder, to_signed
+from ..latent import noise
+
+KIND = "image_gan"
+FOLDER = "anime/faces"
+
+
+@dataclass(frozen=True)
+class Config:
+    width: int = 64  # G's last hidden width; G is 8w-4w-2w-w, D is w-2w-4w-8w
+    z_dim: int = 100
+    size: int = 64
+    batch_size: int = 128
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    epochs: int = 20
+    ema: float = 0.995  # decay of the moving average of G's weights; 0 = ship the raw G
+    channels_last: bool = True  # faster convolutions on oneDNN CPUs
+    limit: int = 0  # 0 = every training image
+    seed: int = 0
+
+
+PRESETS = {
+    "book": Config(ema=0.0, channels_last=False),
+    "cpu": Config(width=24, batch_size=64, epochs=8),
+    "live": Config(width=16, batch_size=64, epochs=3, limit=2048),
+    "tiny": Config(width=4, batch_size=4, epochs=1, limit=8),
+}
+
+
+def init_weights(m: nn.Module) -> None:
+    """DCGAN init: conv weights N(0, 0.02); BatchNorm scale N(1, 0.02), shift 0."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif isinstance(m, nn.BatchNorm2d):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def generator(z_dim: int, w: int) -> nn.Sequential:
+    def up(i, o):
+        return [nn.ConvTranspose2d(i, o, 4, 2, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU(True)]
+
+    return nn.Sequential(
+        nn.ConvTranspose2d(z_dim, 8 * w, 4, 1, 0, bias=False), nn.BatchNorm2d(8 * w), nn.ReLU(True),  # 8w×4×4
+        *up(8 * w, 4 * w),  # 4w×8×8
+        *up(4 * w, 2 * w),  # 2w×16×16
+        *up(2 * w, w),  # w×32×32
+        nn.ConvTranspose2d(w, 3, 4, 2, 1, bias=False), nn.Tanh())  # 3×64×64 in [-1, 1]
+
+
+def discriminator(w: int) -> nn.Sequential:
+    def down(i, o):
+        return [nn.Conv2d(i, o, 4, 2, 1, bias=False), nn.BatchNorm2d(o), nn.LeakyReLU(0.2, True)]
+
+    return nn.Sequential(
+        nn.Conv2d(3, w, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True),  # w×32×32
+        *down(w, 2 * w),  # 2w×16×16
+        *down(2 * w, 4 * w),  # 4w×8×8
+        *down(4 * w, 8 * w),  # 8w×4×4
+        nn.Conv2d(8 * w, 1, 4, 1, 0, bias=False), nn.Sigmoid(), nn.Flatten())  # N×1: P(real)
+
+
+class Model(nn.Module):
+    """The generator: noise N×z_dim×1×1 -> images N×3×64×64."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+        self.z_dim = cfg.z_dim
+        self.G = generator(cfg.z_dim, cfg.width)
+        self.G.apply(init_weights)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """N×z_dim codes (or N×z_dim×1×1) -> N×3×64×64 images in [0, 1]."""
+        z = z.reshape(z.shape[0], self.z_dim, 1, 1)
+        return (self.G(z) + 1) / 2
+
+    def latents(self, n: int, seed: int = 0) -> torch.Tensor:
+        """The n codes (N×z_dim) that sample(n, seed) decodes; code i of a seed is the same for any n."""
+        # torch draws normals in blocks of 16 floats and redraws a ragged tail, so row i would change with n;
+        # drawing at least 64 rows, a multiple of 4 (z_dim 100 × 4 = 25 blocks), keeps every row fixed.
+        m = max(64, -(-n // 4) * 4)
+        return noise(m, self.z_dim, seed, next(self.parameters()).device)[:n]
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        """Codes -> images in [0, 1], one at a time: the CPU kernels pick other summation orders for other
+        batch sizes, and a face picked from a grid must be redrawn bit for bit (tests/test_ch4.py)."""
+        was = self.training
+        self.eval()  # BatchNorm's running statistics, never the batch's: sampling must not change the model
+        try:
+            return torch.cat([self(z[i:i + 1]) for i in range(z.shape[0])]).cpu()
+        finally:
+            self.train(was)
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        return self.generate(self.latents(n, seed))
+
+
+class Trainer:
+    def __init__(self, cfg: Config, data_root=None, device="cpu"):
+        self.cfg, self.device = cfg, device
+        self.train_only = None  # None, "D" or "G": the live tab's "train only one side" switch
+        folder = resolve_root(data_root) / FOLDER
+        if cfg.limit:  # tests and the live tab: the first few files only
+            self.images = load_folder(folder, cfg.size, cfg.limit)
+        else:
+            self.images, _ = folder_split(folder, cfg.size)  # the 10% held out is for evaluation only
+        part = f"first {cfg.limit} files" if cfg.limit else "train split"
+        self.dataset = {"name": f"anime faces ({FOLDER}, {part})", "size": len(self.images)}
+        self.steps_per_epoch = max(1, len(self.images) // cfg.batch_size)
+        self.mem = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.G = generator(cfg.z_dim, cfg.width).to(device, memory_format=self.mem)
+        self.G.apply(init_weights)
+        self.D = discriminator(cfg.width).to(device, memory_format=self.mem)
+        self.D.apply(init_weights)
+        # What ships: the moving average of G (or G itself when ema = 0).
+        self.model = Model(cfg).to(device)
+        self.model.G.load_state_dict(self.G.state_dict())
+        self.model.G.to(memory_format=self.mem)
+        self.ema_steps = 0
+        betas = (cfg.beta1, cfg.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
+        self.bce = nn.BCELoss()
+        self.fixed = noise(32, cfg.z_dim, seed=1234, device=device).reshape(32, cfg.z_dim, 1, 1)
+
+    def batches(self, epoch: int):
+        g = torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch)
+        perm = torch.randperm(len(self.images), generator=g)
+        b = self.cfg.batch_size
+        for i in range(self.steps_per_epoch):
+            yield self.images[perm[i * b:(i + 1) * b]]
+
+    def train_step(self, batch: torch.Tensor) -> dict:
+        real = to_signed(batch.to(self.device)).contiguous(memory_format=self.mem)
+        n = real.shape[0]
+        ones = torch.ones(n, 1, device=self.device)
+        zeros = torch.zeros(n, 1, device=self.device)
+        fake = self.G(torch.randn(n, self.cfg.z_dim, 1, 1, device=self.device))
+        # D: maximise log D(x) + log(1 − D(G(z)))  (Goodfellow et al. 2014)
+        loss_d = self.bce(self.D(real), ones) + self.bce(self.D(fake.detach()), zeros)
+        if self.train_only != "G":
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+        # G: the non-saturating loss −log D(G(z))
+        loss_g = self.bce(self.D(fake), ones)
+        if self.train_only != "D":
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_g.step()
+            self._update_ema()
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        self.ema_steps += 1
+        # Warm-up: early on average over ~the steps so far, not over 1/(1−decay) steps of noise.
+        decay = min(self.cfg.ema, (1 + self.ema_steps) / (10 + self.ema_steps))
+        for e, p in zip(self.model.G.parameters(), self.G.parameters()):
+            e.lerp_(p, 1 - decay)
+
+    @torch.no_grad()
+    def _ready(self) -> Model:
+        """The shipped model, in eval mode; its BatchNorm statistics re-estimated for the averaged weights."""
+        m = self.model
+        if not self.cfg.ema:
+            m.G.load_state_dict(self.G.state_dict())
+        else:
+            # Running statistics of G belong to G's weights, not to their average: measure them again
+            # on 8 batches of fresh noise (a cumulative average: momentum None).
+            bns = [x for x in m.G.modules() if isinstance(x, nn.BatchNorm2d)]
+            g = torch.Generator().manual_seed(4321)
+            m.G.train()
+            for bn in bns:
+                bn.reset_running_stats()
+                bn.momentum = None
+            for _ in range(8):
+                m.G(torch.randn(self.cfg.batch_size, self.cfg.z_dim, 1, 1, generator=g).to(self.device))
+            for bn in bns:
+                bn.momentum = 0.1
+        return m.eval()
+
+    @torch.no_grad()
+    def score(self) -> dict:
+        """Cheap numbers on the fixed noise: D's mean belief in G's faces, and their pixel spread
+        (a collapsed G draws near-identical faces: spread near 0)."""
+        m = self._ready()
+        x = m(self.fixed)
+        was = self.D.training
+        self.D.eval()
+        d_fake = self.D((x * 2 - 1).contiguous(memory_format=self.mem)).mean().item()
+        self.D.train(was)
+        return {"d_fake": d_fake, "pixel_std_across_samples": x.std(dim=0).mean().item()}
+
+    @torch.no_grad()
+    def preview(self):
+        from ..images import grid_pil
+
+        return grid_pil(self._ready()(self.fixed), nrow=8, scale=2)
+
+    def state_dict(self) -> dict:
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "ema": self.model.state_dict(),
+                "ema_steps": self.ema_steps, "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+
+    def load_state_dict(self, s: dict) -> None:
+        self.G.load_state_dict(s["G"])
+        self.D.load_state_dict(s["D"])
+        self.model.load_state_dict(s["ema"])
+        self.ema_steps = s["ema_steps"]
+        self.opt_g.load_state_dict(s["opt_g"])
+        self.opt_d.load_state_dict(s["opt_d"])

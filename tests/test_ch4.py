@@ -1,0 +1,157 @@
+"""Chapter 4: the clothing GAN and the anime DCGAN, and their tabs (image_gan.py)."""
+from __future__ import annotations
+
+import math
+
+import gradio as gr
+import pytest
+import torch
+from PIL import Image
+
+import genlab
+from genlab.models import clothing, dcgan
+from genlab.ui import common, image_gan
+from tests.conftest import need_data
+
+FAMILIES = {"clothing_gan": (clothing, "FashionMNIST", (1, 28, 28)), "anime_dcgan": (dcgan, "anime/faces", (3, 64, 64))}
+
+
+def tiny(name, preset="tiny"):
+    return genlab.build(name, preset).eval()
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_tiny_train_steps(name):
+    fam, folder, shape = FAMILIES[name]
+    root = need_data(folder)
+    t = fam.Trainer(fam.PRESETS["tiny"], data_root=root)
+    assert t.dataset["size"] == 8 and t.steps_per_epoch == 2
+    batches = list(t.batches(0))
+    assert len(batches) == 2 and batches[0].dtype == torch.uint8
+    for train_only in (None, "D", "G"):
+        t.train_only = train_only
+        losses = t.train_step(batches[0])
+        assert set(losses) == {"loss_d", "loss_g"} and all(math.isfinite(v) for v in losses.values())
+    assert all(math.isfinite(v) for v in t.score().values())
+    img = t.preview()
+    assert isinstance(img, Image.Image)
+    side = shape[-1] * 2  # 4×8 grid at scale 2 with 2-px padding
+    assert img.size == (8 * (side + 4) + 4, 4 * (side + 4) + 4)
+    t2 = fam.Trainer(fam.PRESETS["tiny"], data_root=root)
+    t2.load_state_dict(t.state_dict())
+    assert torch.equal(t2.model.sample(3, seed=1), t.model.sample(3, seed=1))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_sampling_is_deterministic(name):
+    _, _, shape = FAMILIES[name]
+    m = tiny(name)
+    a, b = m.sample(5, seed=3), m.sample(5, seed=3)
+    assert a.shape == (5, *shape) and a.dtype == torch.float32
+    assert torch.equal(a, b) and not torch.equal(a, m.sample(5, seed=4))
+    assert 0 <= a.min() and a.max() <= 1
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_sample_i_of_a_seed_does_not_depend_on_the_grid_size(name):
+    m = tiny(name)
+    ref = m.sample(64, seed=11)
+    for n in (1, 3, 5, 32, 63):
+        assert torch.equal(m.sample(n, seed=11), ref[:n])
+    assert torch.equal(m.latents(201, 11)[:64], m.latents(64, 11))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_generate_does_not_depend_on_batch_mates(name):
+    m = tiny(name, "cpu")  # the shipped widths: kernel choice depends on channel counts
+    z = m.latents(16, 2)
+    full = m.generate(z)
+    for i in (0, 7, 15):
+        assert torch.equal(m.generate(z[i:i + 1])[0], full[i])
+    assert torch.equal(m.generate(z[[3, 9]]), full[[3, 9]])
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("mode", ["linear", "spherical"])
+def test_interpolation_endpoints_are_the_picked_samples(name, mode):
+    m = tiny(name, "cpu")
+    grid_a, grid_b = m.sample(32, seed=5), m.sample(8, seed=9)
+    a, b = image_gan.code(m, 5, 17), image_gan.code(m, 9, 6)
+    x = m.generate(image_gan.between(a, b, [0, 0.25, 0.5, 1], mode))
+    assert torch.equal(x[0], grid_a[17]) and torch.equal(x[-1], grid_b[6])
+    assert not torch.equal(x[1], x[0])
+    # through the handlers: the A and B pictures are the grid's tiles, pixel for pixel
+    tiles, _, _ = image_gan.generate(name, 5, 32, m)
+    _, pic_a, pic_b = image_gan.strip(name, 5, 17, 9, 6, mode, 8, m)
+    assert pic_a.tobytes() == tiles[17][0].tobytes()
+    assert pic_b.tobytes() == image_gan.generate(name, 9, 8, m)[0][6][0].tobytes()
+    t0 = image_gan.frame(name, 5, 17, 9, 6, mode, 0.0, m)
+    big = image_gan.to_pil(grid_a[17], scale=2 * image_gan.scale_for(m))
+    assert t0.tobytes() == big.tobytes()
+
+
+def test_handlers_return_pil_and_a_png(tmp_path):
+    m = tiny("anime_dcgan")
+    tiles, path, text = image_gan.generate("anime_dcgan", 0, 12, m)
+    assert len(tiles) == 12 and all(isinstance(im, Image.Image) and isinstance(c, str) for im, c in tiles)
+    assert path.endswith(".png") and Image.open(path).format == "PNG" and isinstance(text, str)
+    s, a, b = image_gan.strip("anime_dcgan", 0, 0, 1, 0, "linear", 8, m)
+    assert all(isinstance(im, Image.Image) for im in (s, a, b)) and s.width > 7 * a.width
+    assert isinstance(image_gan.frame("anime_dcgan", 0, 0, 1, 0, "spherical", 0.3, m), Image.Image)
+    assert image_gan.pick("A", 7, 3, 0, 0, 1, 1) == (7, 3, 1, 1, "B")
+    assert image_gan.pick("B", 7, 3, 0, 0, 1, 1) == (0, 0, 7, 3, "A")
+
+
+@pytest.mark.parametrize("call", [
+    lambda m: image_gan.generate("clothing_gan", -1, 8, m),
+    lambda m: image_gan.generate("clothing_gan", 0, 0, m),
+    lambda m: image_gan.generate("clothing_gan", 0, 10**6, m),
+    lambda m: image_gan.generate("clothing_gan", 0, 2.5, m),
+    lambda m: image_gan.generate("clothing_gan", "x", 8, m),
+    lambda m: image_gan.strip("clothing_gan", 0, 64, 1, 0, "linear", 8, m),
+    lambda m: image_gan.strip("clothing_gan", 0, 0, 1, -1, "linear", 8, m),
+    lambda m: image_gan.strip("clothing_gan", 0, 0, 1, 0, "cubic", 8, m),
+    lambda m: image_gan.strip("clothing_gan", 0, 0, 1, 0, "linear", 1, m),
+    lambda m: image_gan.frame("clothing_gan", 0, 0, 1, 0, "linear", 1.5, m),
+    lambda m: image_gan.frame("clothing_gan", 0, 0, 1, 0, "linear", float("nan"), m),
+    lambda m: image_gan.pick("C", 0, 0, 0, 0, 0, 0),
+])
+def test_bad_inputs_are_clear_errors(call):
+    with pytest.raises(gr.Error):
+        call(tiny("clothing_gan"))
+
+
+@pytest.mark.parametrize("name,module", [("clothing_gan", "clothing"), ("anime_dcgan", "anime")])
+def test_tab_builds_with_api_names(name, module, monkeypatch):
+    import importlib
+
+    m = tiny(name)
+    m.card = {}
+    monkeypatch.setattr(common, "_load", lambda n: m)
+    with gr.Blocks() as demo:
+        importlib.import_module(f"genlab.ui.{module}").build(gr.State({}))
+    names = {d.get("api_name") for d in demo.config["dependencies"]}
+    prefix = module
+    assert {f"{prefix}_generate", f"{prefix}_interpolate", f"{prefix}_pick", f"{prefix}_frame"} <= names
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_torchscript_export(name):
+    m = tiny(name)
+    s = torch.jit.script(m)
+    z = m.latents(2, 0)
+    assert torch.equal(s(z), m(z))
+
+
+def test_fashion_data_loads():
+    root = need_data("FashionMNIST")
+    x, y = genlab.data.fashion_images(root, train=True)
+    assert x.shape == (60_000, 1, 28, 28) and x.dtype == torch.uint8 and y.max() == 9
+    assert clothing.Trainer(clothing.PRESETS["live"], data_root=root).dataset["size"] == 6_400
+
+
+def test_anime_data_loads():
+    root = need_data("anime/faces")
+    tr, ho = genlab.data.folder_split(root / "anime/faces", 64)
+    assert len(tr) + len(ho) == 20_442 and tr.shape[1:] == (3, 64, 64) and tr.dtype == torch.uint8
+    assert dcgan.Trainer(dcgan.PRESETS["tiny"], data_root=root).images.shape == (8, 3, 64, 64)
