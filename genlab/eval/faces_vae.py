@@ -3,7 +3,8 @@
 
 The arithmetic is scored three ways, all on held-out faces, so none of them was trained on:
 the preset the Face VAE tab loads (4 faces per group), the means over every held-out face of each group,
-and 200 random single-face triples (how often one A − B + C comes out without glasses).
+and 200 random single-face triples (how often one A − B + C comes out without glasses). The decoded A
+is judged too: a decoding that already lost A's glasses says nothing about the arithmetic.
 """
 from __future__ import annotations
 
@@ -65,8 +66,10 @@ def evaluate(model, root=None, triples: int = 200) -> dict:
     pick = [torch.randint(len(c), (triples,), generator=gen) for c in codes]
     z = codes[0][pick[0]] - codes[1][pick[1]] + codes[2][pick[2]]
     p = judge(judge_model, model.decode(z).cpu())
+    base = judge(judge_model, model.decode(codes[0][pick[0]]).cpu())  # the same A faces, only reconstructed
     out |= {"arithmetic_triples_mean_p_no_glasses": p.mean().item(),
-            "arithmetic_triples_share_no_glasses": (p > 0.5).float().mean().item(), "arithmetic_triples": triples}
+            "arithmetic_triples_share_no_glasses": (p > 0.5).float().mean().item(), "arithmetic_triples": triples,
+            "arithmetic_triples_baseline_A_share_no_glasses": (base > 0.5).float().mean().item()}
     return out
 
 
@@ -82,20 +85,30 @@ def arithmetic_figure(model, root=None):
         p = judge(classifier.load("glasses"), torch.cat([parts, result])).tolist()
     except Exception:  # noqa: BLE001 - the figure is still worth drawing without the judge
         p = None
+    single = [g[:1] for g in groups]  # one face per group: less blurred than a mean of four
+    sparts, sresult = arithmetic(model, single, root=root)
+    try:
+        sp = judge(classifier.load("glasses"), torch.cat([sparts, sresult])).tolist()
+    except Exception:  # noqa: BLE001
+        sp = None
     size = model.cfg.image_size
-    fig = figure(9, 5)
-    axes = fig.subplots(2, 4)
+    fig = figure(9, 7.5)
+    axes = fig.subplots(3, 4)
     titles = [f"A: {vae.BOOK_EXAMPLE[0]}", f"B: {vae.BOOK_EXAMPLE[1]}", f"C: {vae.BOOK_EXAMPLE[2]}"]
     for i, (g, title) in enumerate(zip(groups, titles)):
         real = torch.stack([vae.load_face_file(n, size, root) for n in g])
         axes[0, i].imshow(grid(real, nrow=2).permute(1, 2, 0).numpy())
         axes[0, i].set_title(title, fontsize=9)
     axes[0, 3].text(0.5, 0.5, "A − B + C\n(mean codes of\nheld-out faces)", ha="center", va="center", fontsize=11)
-    labels = ["decoded A", "− decoded B", "+ decoded C", "= A − B + C"]
+    labels = ["decoded mean of A", "− decoded mean of B", "+ decoded mean of C", "= A − B + C"]
     for i, img in enumerate([*parts, result[0]]):
         axes[1, i].imshow(img.clamp(0, 1).permute(1, 2, 0).numpy())
         note = f"\nP(no glasses) {p[i]:.2f}" if p else ""
         axes[1, i].set_title(labels[i] + note, fontsize=9)
+    for i, img in enumerate([*sparts, sresult[0]]):
+        axes[2, i].imshow(img.clamp(0, 1).permute(1, 2, 0).numpy())
+        note = f"\nP(no glasses) {sp[i]:.2f}" if sp else ""
+        axes[2, i].set_title(["first face of A", "− first of B", "+ first of C", "= A − B + C"][i] + note, fontsize=9)
     for ax in axes.flat:
         ax.axis("off")
     fig.tight_layout()
