@@ -238,3 +238,18 @@ def test_digits_handlers_with_test_digits(tiny_ae):
         digits.reconstruct(None, 10_000, "test digit", tiny_ae)
     with pytest.raises(gr.Error):
         digits.interpolate(3, 2, 0.5, 40, tiny_ae)
+
+
+def test_tabs_build_with_named_events():
+    with gr.Blocks() as demo:
+        session = gr.State({})
+        digits.build(session)
+        face_vae.build(session)
+    names = {d.api_name for d in demo.fns.values() if d.api_name}
+    want = set()
+    if genlab.get("digits_ae").checkpoint.is_dir():
+        want |= {"digits_reconstruct", "digits_pick", "digits_interpolate", "digits_book_figure"}
+    if genlab.get("faces_vae").checkpoint.is_dir():
+        want |= {"vae_sample", "vae_reconstruct", "vae_arithmetic", "vae_interpolate", "vae_pick", "vae_browse",
+                 "vae_add_upload", "vae_clear_group", "vae_book_groups"}
+    assert want <= names, want - names

@@ -27,6 +27,9 @@ FILTERS = ["all faces", *vae.CATEGORIES]
 GROUPS = ("A", "B", "C")
 TARGETS = ["reconstruct", "group A", "group B", "group C", "interpolation start", "interpolation end"]
 MAX_MEMBERS = 64  # per group: the mean code of more faces changes little and costs encoder time
+# image_mode=None: Gradio then only reads the header and passes the path on, so a truncated or huge file reaches
+# load_face (a clear message, no 100-megapixel decode); with "RGB" Gradio decodes it first and fails with "Error".
+UPLOAD = dict(type="filepath", sources=["upload", "clipboard"], image_mode=None)
 
 
 def empty_groups() -> dict:
@@ -212,7 +215,8 @@ def build(session):
         return
     gr.Markdown(common.card_line(NAME))
     groups = gr.State(empty_groups())
-    names = gr.State([])
+    first, first_names, first_where = browse("men with glasses", 1)
+    names = gr.State(first_names)  # the names on the gallery page now, so a click's index finds its face
 
     gr.Markdown("#### Random faces from the prior")
     with gr.Row():
@@ -227,8 +231,6 @@ def build(session):
         filt = gr.Radio(FILTERS, value="men with glasses", label="show")
         page = gr.Number(value=1, precision=0, label="page", minimum=1)
         target = gr.Radio(TARGETS, value="group A", label="a clicked face goes to")
-    first, first_names, first_where = browse("men with glasses", 1)
-    names.value = first_names
     where = gr.Markdown(first_where)
     gallery = gr.Gallery(first, label="dataset faces", columns=12, height=300, allow_preview=False)
     filt.change(lambda f: browse(f, 1), [filt], [gallery, names, where], api_name="vae_browse_filter").then(
@@ -239,7 +241,7 @@ def build(session):
 
     gr.Markdown("#### Reconstruct a face")
     with gr.Row():
-        rin = gr.Image(label="upload a face (or click one above)", type="filepath", sources=["upload", "clipboard"])
+        rin = gr.Image(label="upload a face (or click one above)", **UPLOAD)
         rseen = gr.Image(label="what the model sees", type="pil", interactive=False)
         rout = gr.Image(label="reconstruction", type="pil", interactive=False)
     rtext = gr.Markdown()
@@ -254,7 +256,7 @@ def build(session):
         gb = gr.Gallery(label="group B", columns=6, height=140, allow_preview=False)
         gc = gr.Gallery(label="group C", columns=6, height=140, allow_preview=False)
     with gr.Row():
-        up = gr.Image(label="upload a face into a group", type="filepath", sources=["upload", "clipboard"])
+        up = gr.Image(label="upload a face into a group", **UPLOAD)
         with gr.Column():
             which = gr.Radio(list(GROUPS), value="A", label="group")
             add_btn = gr.Button("Add the upload to the group")
@@ -282,8 +284,8 @@ def build(session):
 
     gr.Markdown("#### Interpolate between two faces")
     with gr.Row():
-        ia = gr.Image(label="start face", type="filepath", sources=["upload", "clipboard"])
-        ib = gr.Image(label="end face", type="filepath", sources=["upload", "clipboard"])
+        ia = gr.Image(label="start face", **UPLOAD)
+        ib = gr.Image(label="end face", **UPLOAD)
         iframe = gr.Image(label="decoded code at the slider", type="pil", interactive=False)
     with gr.Row():
         t = gr.Slider(0, 1, value=0.5, step=0.05, label="start → end")
