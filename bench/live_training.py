@@ -60,7 +60,7 @@ def child(kind: str, name: str, preset: str, seconds: float) -> None:
                           "--out", f"{m.setdefault('tmp', tempfile.mkdtemp())}/ck", "--run-dir", f"{m['tmp']}/run"])
             finally:
                 sys.stdout = stdout
-    else:  # the tab's own handler: worker thread, grids, and the poller building status and loss table
+    elif kind == "tab":  # the tab's own handler: worker thread, grids, and the poller building status and loss table
         live._warm_up()  # the app does this at startup
         live.RUN_SECONDS = seconds
         live.train = _timed(live.train, m)
@@ -71,6 +71,21 @@ def child(kind: str, name: str, preset: str, seconds: float) -> None:
             if first is None and not isinstance(grid, dict):  # a dict is gr.skip(): no new grid in this update
                 first = time.perf_counter() - t0
         box["run"].close()
+    if kind == "stop":  # Stop after 3 s of training: when do the steps stop, when does the worker end?
+        live.RUN_SECONDS = 600
+        run = live.Run(name, preset, {}, interval=1.0).start()
+        while run.step < 1 or run.elapsed < 3:
+            time.sleep(0.01)
+        t, step = time.perf_counter(), run.step
+        run.stop_event.set()
+        last_step = t
+        while run.thread.is_alive():
+            if run.step != step:
+                step, last_step = run.step, time.perf_counter()
+            time.sleep(0.001)
+        print(json.dumps({"steps_end": last_step - t, "worker_end": time.perf_counter() - t}))
+        run.close()
+        return
     images = (m["step1"] - m["step0"]) * cfg.batch_size
     print(json.dumps({"first_grid": first, "wall": images / (m["el1"] - m["el0"]),
                       "cpu": images / (m["cpu1"] - m["cpu0"])}))
@@ -118,7 +133,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20, help="training seconds per measurement")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--url", default=None, help="measure the tab through a running app instead (first grid only)")
-    p.add_argument("--child", default=None, choices=["cli", "tab"], help=argparse.SUPPRESS)
+    p.add_argument("--child", default=None, choices=["cli", "tab", "stop"], help=argparse.SUPPRESS)
     a = p.parse_args()
     os.environ.setdefault("GENLAB_DATA", str(ROOT.parent / "shared" / "data"))
     if a.child:
@@ -135,19 +150,23 @@ def main() -> None:
             tabs.append(measure("tab", name, a.preset, a.seconds))
             clis.append(measure("cli", name, a.preset, a.seconds))
             print(f"  {name}: tab {tabs[-1]}, CLI {clis[-1]}", flush=True)
+        stops = [measure("stop", name, a.preset, a.seconds) for _ in range(a.repeats)]
+        print(f"  {name}: stop {stops}", flush=True)
         med = lambda xs, k: statistics.median(x[k] for x in xs)  # noqa: E731
         rows.append((name, med(tabs, "first_grid"), max(t["first_grid"] for t in tabs), med(tabs, "wall"),
-                     med(clis, "wall"), med(tabs, "cpu"), med(clis, "cpu")))
+                     med(clis, "wall"), med(tabs, "cpu"), med(clis, "cpu"), med(stops, "steps_end"),
+                     med(stops, "worker_end")))
     load = os.getloadavg()[0]
     print(f"\ntab (live.live_train) vs CLI (train.__main__.main), preset {a.preset}, {a.seconds:.0f} s runs, median of "
           f"{a.repeats}, each in a fresh process; 1 torch thread; load average {load:.1f} on {os.cpu_count()} cores")
     print("images/s per wall second of training (what a user sees) and per CPU second of the whole process "
           "(all threads; steadier when the machine is shared)")
     print("| model | first grid, median (s) | first grid, worst (s) | tab img/s wall | CLI img/s wall | tab/CLI wall "
-          "| tab img/CPU-s | CLI img/CPU-s | tab/CLI CPU |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, f, fw, tw, cw, tc, cc in rows:
-        print(f"| {name} | {f:.2f} | {fw:.2f} | {tw:,.0f} | {cw:,.0f} | {tw / cw:.0%} | {tc:,.0f} | {cc:,.0f} | {tc / cc:.0%} |")
+          "| tab img/CPU-s | CLI img/CPU-s | tab/CLI CPU | Stop → last step (s) | Stop → worker ended (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, f, fw, tw, cw, tc, cc, se, we in rows:
+        print(f"| {name} | {f:.2f} | {fw:.2f} | {tw:,.0f} | {cw:,.0f} | {tw / cw:.0%} | {tc:,.0f} | {cc:,.0f} "
+              f"| {tc / cc:.0%} | {se:.2f} | {we:.2f} |")
 
 
 if __name__ == "__main__":

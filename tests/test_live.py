@@ -28,7 +28,7 @@ def _fast(monkeypatch):
     yield boxes
     for box in boxes:  # whatever a test left running is stopped, and every slot comes back
         if box.get("run"):
-            box["run"].close()
+            box["run"].close(wait=5)
     assert live.active_runs() == 0
 
 
@@ -211,3 +211,17 @@ def test_curves_are_bounded(_fast):
     assert len(df[df.term == "loss_d"]) <= live.PLOT_POINTS and df.loss.notna().all()
     torch.testing.assert_close(float(df[df.term == "loss_g"].loss.iloc[-1]), 1.0)
     run.close()
+
+
+def test_a_model_that_cannot_train_is_a_clear_error(_fast, monkeypatch):
+    from genlab import DataError
+
+    def no_data(self, cfg, data_root=None, device="cpu"):
+        raise DataError("Fashion-MNIST not found under /nowhere")
+
+    monkeypatch.setattr(numbers.Trainer, "__init__", no_data)
+    box = {}
+    _fast.append(box)
+    with pytest.raises(gr.Error, match="could not train: DataError: Fashion-MNIST not found"):
+        list(live.live_train("number_gan", "live", 5e-4, None, None, 10, 1, None, 0, 1, [], "both", box))
+    assert box["run"].ended and live.active_runs() == 0

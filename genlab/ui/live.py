@@ -284,10 +284,16 @@ class Run:
         if wait and self.thread.is_alive():
             self.thread.join(wait)
 
-    def close(self) -> None:
-        """Stop and delete the run's temp folder (a new run in the session, or the session ended)."""
-        self.stop(wait=5)
-        shutil.rmtree(self.folder, ignore_errors=True)
+    def close(self, wait: float = 0.0) -> None:
+        """Stop and delete the run's temp folder (a new run in the session, or the session ended).
+
+        Never blocks longer than `wait`: Gradio calls this when a session's state is dropped."""
+        self.stop(wait=wait)
+        if self.thread.is_alive():  # still scoring/saving: tidy up when it is done
+            threading.Thread(target=lambda: (self.thread.join(), shutil.rmtree(self.folder, ignore_errors=True)),
+                             daemon=True).start()
+        else:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def eta(self) -> str:
         if self.first_step is None or self.step <= self.first_step[0]:
@@ -420,7 +426,10 @@ def live_stop(box):
     t = time.perf_counter()
     run.stop(wait=2)
     took = time.perf_counter() - t
-    return f"Stopped at step {run.step:,} (the worker ended in {took:.2f} s)." if run.ended else "Stopping…"
+    if run.ended:
+        return f"Stopped at step {run.step:,} (the worker ended in {took:.2f} s)."
+    return (f"Stop pressed at step {run.step:,}: no more steps are taken; the run is scoring and saving its "
+            "checkpoint.")
 
 
 def live_pause(box):
