@@ -137,8 +137,9 @@ def test_one_run_per_session(_fast):
 
 def test_a_diverging_run_stops_with_a_clear_message(_fast, monkeypatch):
     monkeypatch.setattr(numbers.Trainer, "train_step", lambda self, batch: {"loss_d": math.nan, "loss_g": 1.0})
-    box, g = start(_fast)
-    outs = list(g)
+    box = {}
+    _fast.append(box)
+    outs = list(live.live_train("number_gan", "live", 5e-4, None, None, 10, 100, None, 0, 1, [], "both", box))
     run = box["run"]
     assert run.reason == "diverged" and run.path is None
     assert "diverged" in outs[-1][1] and "Lower the learning rate" in outs[-1][1]

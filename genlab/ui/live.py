@@ -36,6 +36,7 @@ RUN_SECONDS = float(os.environ.get("GENLAB_RUN_SECONDS", "300"))  # training-tim
 TICK = 0.5  # the page is updated at most this often: more would flood the socket and flicker
 MAX_GRIDS = 200  # grids kept per run for the scrubber; beyond it every other one is dropped
 PREVIEW_SHARE = 0.04  # grids take at most this share of the time: the tab must keep ≥ 90% of the CLI's speed
+MAX_GAP = 5.0  # ... but a grid at least this often (seconds): the grid is what the tab is for
 PLOT_POINTS = 200  # loss points per term sent to the page (bucket means)
 LR_FIELDS = ("lr", "lr_g", "lr_d")
 MAX_BATCH_PIXELS = 64 * 64 * 64  # e.g. 64 faces of 64×64 a batch (see max_batch)
@@ -228,7 +229,7 @@ class Run:
 
     def _grid_due(self) -> bool:
         # Slow previews (big nets) are spaced out so they take at most PREVIEW_SHARE of the time.
-        gap = max(self.interval, self.preview_cost / PREVIEW_SHARE)
+        gap = max(self.interval, min(MAX_GAP, self.preview_cost / PREVIEW_SHARE))
         return time.perf_counter() - self.preview_at >= gap
 
     def _work(self) -> None:
