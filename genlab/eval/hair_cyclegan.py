@@ -95,7 +95,7 @@ def figure(model, root=None, n: int = 8, scale: int = 2):
         there, back = model.round_trip(src[:n], d)
         rows += [src[:n], there, back]
     g = grid_pil(torch.cat(rows), nrow=n, scale=scale)
-    names = ["black hair", "→ blond", "→ black again", "blond hair", "→ black", "→ blond again"]
+    names = ["black hair", "-> blond", "-> black again", "blond hair", "-> black", "-> blond again"]  # ASCII: PIL's default font
     out = Image.new("RGB", (g.width + 110, g.height), "white")
     out.paste(g, (110, 0))
     draw, step = ImageDraw.Draw(out), g.height / len(names)
