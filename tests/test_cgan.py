@@ -133,3 +133,17 @@ def test_book_preset_shapes():
     assert d(torch.zeros(1, 5, 256, 256)).shape == (1, 1, 1, 1)
     assert not any(isinstance(m, torch.nn.Sigmoid) for m in d.modules())
     assert any(isinstance(m, torch.nn.InstanceNorm2d) and m.affine for m in d.modules())
+
+
+def test_evaluate_reports_agreement_per_label():
+    from genlab.eval import classifier, glasses_cgan
+
+    root = need_data("glasses/G", "glasses/NoG")
+    torch.manual_seed(0)
+    clf = classifier.Classifier(2).eval()
+    clf.classes, clf.size = ["no glasses", "glasses"], 64
+    m = genlab.build("glasses_cgan", "tiny").eval()
+    out = glasses_cgan.evaluate(m, root, n=8, clf=clf)
+    for k in ("classifier_real_accuracy", "agree_glasses", "agree_no_glasses", "agree_mean"):
+        assert 0.0 <= out[k] <= 1.0, k
+    assert out["samples_per_label"] == 8

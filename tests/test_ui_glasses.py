@@ -106,3 +106,16 @@ def test_reproduce_fills_every_control(model):
 def test_bad_input_is_a_gr_error(model, call):
     with pytest.raises(gr.Error):
         call(model)
+
+
+def test_tab_builds_with_named_events(model, monkeypatch):
+    from genlab.ui import common
+
+    model.card = {"preset": "tiny", "steps": 0, "metrics": {}}
+    monkeypatch.setattr(common, "_load", lambda name: model)
+    with gr.Blocks() as demo:
+        ui.build(gr.State({}))
+    names = {d.api_name for d in demo.fns.values()}
+    for want in ("glasses_generate", "glasses_toggle", "glasses_grid", "glasses_pick", "glasses_label_mix",
+                 "glasses_interpolate", "glasses_grid2x2", "glasses_grid6x6", "glasses_figure_5_10"):
+        assert want in names, want

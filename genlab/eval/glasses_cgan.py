@@ -6,7 +6,8 @@
 `classifier_real_*`: the classifier's accuracy on the real held-out images (it never saw them), so one
 knows how far to trust it. `agree_*`: the share of generated faces (500 per label, fixed seeds) that the
 classifier assigns to the requested label. `python -m genlab.eval.glasses_cgan [--write-card]` prints
-them, and with --write-card stores them in the checkpoint's card.json "metrics".
+them, with --write-card stores them in the checkpoint's card.json "metrics", and with
+--figure docs/glasses_cgan_samples.png draws rows with / without glasses on the same noise.
 """
 from __future__ import annotations
 
@@ -45,6 +46,15 @@ def evaluate(model, root=None, n: int = N_PER_LABEL, clf=None) -> dict:
     return out
 
 
+def figure(model, path, seed: int = 0, n: int = 8):
+    """docs figure: row 1 with glasses, row 2 the same n noises without; then the next n noises likewise."""
+    from ..images import grid_pil
+
+    z = model.noise(2 * n, seed=seed)
+    rows = [model.generate(zc, w) for zc in z.split(n) for w in (1.0, 0.0)]
+    grid_pil(torch.cat(rows), nrow=n, scale=2).save(path)
+
+
 def write_card(metrics: dict, folder=None) -> None:
     """Put metrics into card.json "metrics" (the weights and their sha256 stay as they are)."""
     from ..registry import get
@@ -62,8 +72,11 @@ def main(argv=None):
     p.add_argument("--data", default=None)
     p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
     p.add_argument("--write-card", action="store_true", help="store the numbers in the checkpoint's card.json")
+    p.add_argument("--figure", default=None, help="also write the glasses / no-glasses figure (PNG) here")
     a = p.parse_args(argv)
     model = genlab.load("glasses_cgan", a.checkpoint)
+    if a.figure:
+        figure(model, a.figure)
     metrics = evaluate(model, a.data)
     print(json.dumps(metrics, indent=2))
     if a.write_card:
