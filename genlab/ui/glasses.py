@@ -25,7 +25,7 @@ STEPS = 6  # steps of the strips and of the 6×6 grid, as in Fig 5.10
 SCALE = 3  # 64×64 faces shown 3× larger, nearest neighbour (the pixels the model makes)
 
 # Seed and picks that fill the controls for each figure. NOT yet chosen by looking: the shipped checkpoint
-# (1,572 steps) barely obeys its label, so no pick shows the book's glasses effect; pick again after retraining.
+# (2,342 steps) barely obeys its label, so no pick shows the book's glasses effect; pick again after retraining.
 FIGURES = {
     "5.7": {"grid_seed": 5, "a": 0, "b": 1, "w": 0.5, "t": 0.5, "label": "glasses"},
     "5.8": {"grid_seed": 5, "a": 0, "b": 1, "w": 1.0, "t": 0.5, "label": "glasses"},
