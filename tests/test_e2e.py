@@ -86,6 +86,10 @@ def page(server):
 
 
 def open_tab(page, title):
+    # Toasts from an earlier test (e.g. the bad-seed message) must not count against this one.
+    page.evaluate("document.querySelectorAll('.toast-close').forEach(b => b.click())")
+    page.wait_for_timeout(300)
+    page.evaluate("document.querySelectorAll('.toast-body').forEach(e => e.remove())")
     page.get_by_role("tab", name=title).click()
     page.wait_for_timeout(300)
 
