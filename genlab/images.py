@@ -85,9 +85,34 @@ def square_crop(img: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int
     return img.crop(box), box
 
 
+def load_upload(data) -> Image.Image:
+    """An upload (path, bytes, PIL) -> RGB PIL; ImageInputError with a message for the user if unusable."""
+    img = open_image(data)
+    try:
+        return to_rgb(img)
+    except Exception as e:  # an odd mode or broken metadata that PIL cannot convert
+        raise ImageInputError(f"That image cannot be converted to RGB ({type(e).__name__}).") from None
+
+
+def preview(data, max_side: int = 256) -> Image.Image:
+    """An upload shrunk to at most max_side px, with its centre square (what a face model uses) in red."""
+    from PIL import ImageDraw
+
+    img = load_upload(data)
+    _, box = square_crop(img)
+    k = min(1.0, max_side / max(img.size))
+    if k < 1:
+        img = img.resize((max(1, round(img.width * k)), max(1, round(img.height * k))), Image.BILINEAR)
+    else:
+        img = img.copy()
+    ImageDraw.Draw(img).rectangle([round(v * k) for v in box], outline=(255, 0, 0),
+                                  width=max(1, round(max(img.size) / 100)))
+    return img
+
+
 def load_face(data, size: int) -> torch.Tensor:
     """An upload -> 3×size×size float tensor in [0, 1]: RGB, centre-cropped square, resized."""
-    img = to_rgb(open_image(data))
+    img = load_upload(data)
     img, _ = square_crop(img)
     img = img.resize((size, size), Image.LANCZOS)
     return TF.to_tensor(img)

@@ -81,6 +81,9 @@ def handlers():
         m = genlab.build("faces_vae", "tiny").eval()
         out.append(("vae_reconstruct", lambda p, m=m: face_vae.reconstruct(p, m)))
         out.append(("vae_interpolate", lambda p, m=m: face_vae.interpolate(p, p, 0.5, 4, m)))
+        # (the gallery of group B: its one item, (PIL, "upload"))
+        out.append(("vae_add_upload", lambda p, m=m: face_vae.add_upload(p, "B", face_vae.empty_groups(), m)[2][0]))
+        out.append(("vae_preview", lambda p: (face_vae.preview(p),)))
     return out
 
 
@@ -103,8 +106,72 @@ def test_unusual_but_valid_upload_works(tmp_path, handler, kind):
     assert any(isinstance(o, Image.Image) for o in out)
 
 
-@pytest.mark.parametrize("handler", HANDLERS, ids=[h[0] for h in HANDLERS])
+@pytest.mark.parametrize("handler", [h for h in HANDLERS if h[0] != "vae_preview"],
+                         ids=[h[0] for h in HANDLERS if h[0] != "vae_preview"])
 def test_no_upload_is_a_clear_error(handler):
     _, fn = handler
     with pytest.raises(gr.Error):
         fn(None)
+
+
+# --- the Face VAE tab's upload slots (gr.File + a preview, as on the Hair tab) ----------------------------------
+
+def _vae():
+    if "faces_vae" not in MODELS:
+        pytest.skip("faces_vae is not registered")
+    from genlab.ui import face_vae
+
+    return face_vae
+
+
+def test_vae_uploads_are_files_not_gradio_images():
+    """gr.Image decodes inside Gradio's preprocessing, where a bad file becomes a bare "Error"; gr.File does not."""
+    face_vae = _vae()
+    import app
+
+    cfg = app.demo.get_config_file()
+    by_id = {c["id"]: c for c in cfg["components"]}
+    names = {d["api_name"]: d for d in cfg["dependencies"] if d.get("api_name")}
+    if "vae_reconstruct" not in names:
+        pytest.skip("the Face VAE tab shows its checkpoint notice")
+    for api in ("vae_reconstruct", "vae_add_upload", "vae_interpolate"):
+        for i in names[api]["inputs"]:
+            assert by_id[i]["type"] not in ("image", "imageeditor"), (api, by_id[i]["type"])
+    for what in ("reconstruct", "group", "start", "end"):  # each upload slot has a preview
+        assert f"vae_preview_{what}" in names
+    assert face_vae.UPLOAD["type"] == "filepath"
+
+
+def test_vae_preview_of_an_empty_slot_is_empty():
+    assert _vae().preview(None) is None
+
+
+def test_vae_preview_shrinks_huge_but_allowed_images(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (3000, 1000), (0, 120, 0)).save(path)
+    img = _vae().preview(str(path))
+    assert max(img.size) <= 256 and img.size == (256, 85)
+    assert img.getpixel((128, 0))[0] > 200  # the centre square's red border
+
+
+def test_vae_broken_upload_leaves_groups_unchanged(tmp_path):
+    face_vae = _vae()
+    m = genlab.build("faces_vae", "tiny").eval()
+    groups = face_vae.add_upload(unusual_file(tmp_path, "rgba"), "A", face_vae.empty_groups(), m)[0]
+    with pytest.raises(gr.Error, match="not an image"):
+        face_vae.add_upload(broken_file(tmp_path, "not an image"), "A", groups, m)
+    assert len(groups["A"]) == 1 and groups["B"] == groups["C"] == []
+
+
+def test_vae_clicked_dataset_face_fills_an_upload_slot_as_a_file():
+    from conftest import need_data
+
+    need_data("glasses")
+    face_vae = _vae()
+    name = face_vae.browse("men with glasses", 1)[1][0]
+    out = face_vae.pick(name, "interpolation start", face_vae.empty_groups())
+    path = out[2]
+    assert isinstance(path, str) and path.endswith(".png") and path.startswith(str(face_vae.PICKED))
+    m = genlab.build("faces_vae", "tiny").eval()
+    assert face_vae.preview(path).size == (64, 64)
+    face_vae.reconstruct(path, m)  # the slot's file works like an upload

@@ -9,12 +9,16 @@ members are dataset names ("G/000053.jpg") or uploaded faces (3×S×S tensors).
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
+from pathlib import Path
 
 import gradio as gr
 import torch
 from torch.nn import functional as F
 
 from genlab import data
+from genlab import images
 from genlab.images import grid_pil, load_face, to_pil
 from genlab.latent import combine, path
 from genlab.models import vae
@@ -27,9 +31,11 @@ FILTERS = ["all faces", *vae.CATEGORIES]
 GROUPS = ("A", "B", "C")
 TARGETS = ["reconstruct", "group A", "group B", "group C", "interpolation start", "interpolation end"]
 MAX_MEMBERS = 64  # per group: the mean code of more faces changes little and costs encoder time
-# image_mode=None: Gradio then only reads the header and passes the path on, so a truncated or huge file reaches
-# load_face (a clear message, no 100-megapixel decode); with "RGB" Gradio decodes it first and fails with "Error".
-UPLOAD = dict(type="filepath", sources=["upload", "clipboard"], image_mode=None)
+# Uploads are gr.File, not gr.Image: gr.Image decodes the file inside Gradio's preprocessing, so a non-image, an
+# empty file or a truncated JPEG failed there with a bare "Error". We decode it ourselves (genlab.images) and say
+# what is wrong; a preview image next to each upload shows what was read, with the centre square in red.
+UPLOAD = dict(type="filepath", file_count="single", height=120)
+PICKED = Path(tempfile.gettempdir()) / "genlab-vae-picked"  # clicked dataset faces, as files for the upload slots
 
 
 def empty_groups() -> dict:
@@ -69,6 +75,24 @@ def _size(model) -> int:
 def upload(image, size: int) -> torch.Tensor:
     """Any uploaded image (path, bytes, PIL) -> 3×size×size face, or gr.Error saying what is wrong."""
     return common.image(image, lambda d: load_face(d, size))
+
+
+def preview(image):
+    """The upload as read (shrunk, centre square in red), None when the slot is empty; gr.Error if unreadable."""
+    if image is None or image == "":
+        return None
+    return common.image(image, images.preview)
+
+
+def picked_file(name: str) -> str:
+    """A dataset face as a PNG in the temp dir (Gradio may serve files from there), so it can fill an upload slot."""
+    PICKED.mkdir(parents=True, exist_ok=True)
+    path = PICKED / (name.rsplit(".", 1)[0].replace("/", "_").replace("\\", "_") + ".png")
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{id(path)}")
+        _member_image(name).save(tmp, "PNG")
+        os.replace(tmp, path)  # atomic: two clicks at once never see half a file
+    return str(path)
 
 
 # ---- handlers (plain functions: tests call them directly) ----
@@ -125,10 +149,10 @@ def pick(name: str, target: str, groups: dict):
     if not isinstance(name, str) or not name:
         raise gr.Error("No face was clicked.")
     skip = gr.skip()
-    img = _member_image(name)
     if target.startswith("group"):
         groups = add_member(groups, target[-1], name)
         return (groups, skip, skip, skip, *group_views(groups))
+    img = picked_file(name)  # a file path: the upload slots are gr.File
     return (groups, img if target == "reconstruct" else skip, img if target == "interpolation start" else skip,
             img if target == "interpolation end" else skip, skip, skip, skip)
 
@@ -207,6 +231,13 @@ def interpolate(image_a, image_b, t, frames, override=None):
 
 # ---- layout ----
 
+def upload_preview(slot, what: str):
+    """A preview image under an upload slot, refreshed whenever the slot changes (upload, click, clear)."""
+    shown = gr.Image(label="your image, centre square in red", type="pil", interactive=False, height=160)
+    slot.change(preview, [slot], [shown], api_name=f"vae_preview_{what}")
+    return shown
+
+
 def build(session):
     gr.Markdown("### Chapter 7: a variational autoencoder on faces\nThe encoder maps a face to a 100-number "
                 "code (a Gaussian's mean); the decoder maps any code back to a face. Because training pulls "
@@ -241,7 +272,10 @@ def build(session):
 
     gr.Markdown("#### Reconstruct a face")
     with gr.Row():
-        rin = gr.Image(label="upload a face (or click one above)", **UPLOAD)
+        with gr.Column():
+            rin = gr.File(label="upload a face (any image; or click one above)", elem_id="vae-upload-reconstruct",
+                          **UPLOAD)
+            upload_preview(rin, "reconstruct")
         rseen = gr.Image(label="what the model sees", type="pil", interactive=False)
         rout = gr.Image(label="reconstruction", type="pil", interactive=False)
     rtext = gr.Markdown()
@@ -256,7 +290,9 @@ def build(session):
         gb = gr.Gallery(label="group B", columns=6, height=140, allow_preview=False)
         gc = gr.Gallery(label="group C", columns=6, height=140, allow_preview=False)
     with gr.Row():
-        up = gr.Image(label="upload a face into a group", **UPLOAD)
+        with gr.Column():
+            up = gr.File(label="upload a face into a group (any image)", elem_id="vae-upload-group", **UPLOAD)
+            upload_preview(up, "group")
         with gr.Column():
             which = gr.Radio(list(GROUPS), value="A", label="group")
             add_btn = gr.Button("Add the upload to the group")
@@ -284,8 +320,12 @@ def build(session):
 
     gr.Markdown("#### Interpolate between two faces")
     with gr.Row():
-        ia = gr.Image(label="start face", **UPLOAD)
-        ib = gr.Image(label="end face", **UPLOAD)
+        with gr.Column():
+            ia = gr.File(label="start face (upload, or click one above)", elem_id="vae-upload-start", **UPLOAD)
+            upload_preview(ia, "start")
+        with gr.Column():
+            ib = gr.File(label="end face (upload, or click one above)", elem_id="vae-upload-end", **UPLOAD)
+            upload_preview(ib, "end")
         iframe = gr.Image(label="decoded code at the slider", type="pil", interactive=False)
     with gr.Row():
         t = gr.Slider(0, 1, value=0.5, step=0.05, label="start → end")
