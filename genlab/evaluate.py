@@ -102,11 +102,24 @@ def evaluate(name: str, n: int = 5000, root=None) -> tuple[dict, dict]:
     return found, rows
 
 
-def write_card(name: str, found: dict) -> None:
+def write_card(name: str, found: dict, rows: dict) -> None:
+    """Metrics into card["metrics"]; the evaluation itself (metrics + validation rows) into card["evaluation"],
+    from which the README and docs tables are rebuilt, so evaluating some models keeps the others' rows."""
     path = CHECKPOINTS / name / checkpoint.CARD
     card = json.loads(path.read_text())
     card["metrics"] = {**card.get("metrics", {}), **found}
+    card["evaluation"] = {"date": time.strftime("%Y-%m-%d"), "metrics": found, "validation": rows}
     path.write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def shipped_evaluations() -> list[tuple[str, dict]]:
+    """(name, card["evaluation"]) for every shipped checkpoint that has been evaluated, in registry order."""
+    out = []
+    for n in MODELS:
+        path = CHECKPOINTS / n / checkpoint.CARD
+        if path.is_file() and "evaluation" in (card := json.loads(path.read_text())):
+            out.append((n, card["evaluation"]))
+    return out
 
 
 def fmt(v) -> str:
@@ -125,28 +138,32 @@ def main(argv=None):
     p.add_argument("--no-write", action="store_true", help="print only; change no card or doc")
     a = p.parse_args(argv)
     names = a.names or [n for n in MODELS if (CHECKPOINTS / n / checkpoint.WEIGHTS).is_file()]
-    table, validation = [], []
+    table = []
     for name in names:
         t0 = time.time()
         found, rows = evaluate(name, a.n, a.data)
         print(f"{name} ({time.time() - t0:.0f} s): " + ", ".join(f"{k} {fmt(v)}" for k, v in found.items()), flush=True)
         table.append((name, found))
-        validation += [(name, label, r) for label, r in rows.items()]
         if not a.no_write:
-            write_card(name, found)
+            write_card(name, found, rows)
+    if not a.no_write:  # every evaluated checkpoint, not only the ones of this run
+        table = [(n, e["metrics"]) for n, e in shipped_evaluations()]
     md = ["| model | metrics |", "|---|---|"]
     md += [f"| `{n}` | " + "; ".join(f"{k} {fmt(v)}" for k, v in f.items()) + " |" for n, f in table]
     if not a.no_write:
         val = ["| model | generator | FID | KID |", "|---|---|---|---|"]
-        val += [f"| `{n}` | {label} | {r['fid']:.4g} | {r['kid']:.4g} |" for n, label, r in validation]
+        val += [f"| `{n}` | {label} | {r['fid']:.4g} | {r['kid']:.4g} |"
+                for n, e in shipped_evaluations() for label, r in e["validation"].items()]
         doc = ROOT / "docs" / "EVALUATION.md"
         doc.parent.mkdir(exist_ok=True)
         doc.write_text("# Evaluation of the shipped checkpoints\n\nMade by `python -m genlab.evaluate` "
-                       f"on {time.strftime('%Y-%m-%d')}; every number here is also in the model's card.json.\n\n"
+                       f"(last run {time.strftime('%Y-%m-%d')}); every number here is also in the model's card.json.\n\n"
                        + "\n".join(md) + "\n\n## Are the metrics trustworthy?\n\nFID/KID of the shipped "
                        "generator next to two real sets that share no image (should be near zero), an untrained "
-                       "generator and a collapsed one (should be far worse), on the same features.\n\n"
-                       + "\n".join(val) + "\n")
+                       "generator and a collapsed one (should be far worse), on the same features. FID/KID values "
+                       "are comparable only between rows that share a feature network (`fid_features`): the glasses "
+                       "classifier for `glasses_cgan` and `faces_vae`, its own network for each other model. KID is "
+                       "the raw MMD² (not ×1000).\n\n" + "\n".join(val) + "\n")
         readme = ROOT / "README.md"
         text = readme.read_text()
         start, end = "<!-- metrics:start -->", "<!-- metrics:end -->"

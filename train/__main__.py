@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                  if f in {x.name for x in fields(get(name).presets["cpu"])} and v is not None}
     if a.threads:
         torch.set_num_threads(a.threads)
+    if a.device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     stop = threading.Event()
 
     def on_sigint(*_):

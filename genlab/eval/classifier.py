@@ -82,15 +82,17 @@ def predict(model: Classifier, images: torch.Tensor, batch: int = 256) -> torch.
     return torch.cat(out)
 
 
-def train_classifier(name: str, root=None, epochs: int | None = None, seed: int = 0) -> dict:
+def train_classifier(name: str, root=None, epochs: int | None = None, seed: int = 0, device: str = "cpu") -> dict:
     spec = SPECS[name]
     epochs = epochs or spec.get("epochs", 6)
     torch.manual_seed(seed)
     (xtr, ytr), (xte, yte) = real_data(name, root)
-    model = Classifier(len(spec["classes"]), spec["channels"], spec.get("width", 32))
+    model = Classifier(len(spec["classes"]), spec["channels"], spec.get("width", 32)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    steps = epochs * -(-len(xtr) // 64)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps)  # ends at a tiny LR: a settled model
     counts = torch.bincount(ytr).float()
-    weight = counts.sum() / (len(counts) * counts)  # classes are unbalanced: weight them evenly
+    weight = (counts.sum() / (len(counts) * counts)).to(device)  # classes are unbalanced: weight them evenly
     t0 = time.time()
     for _ in range(epochs):
         model.train()
@@ -99,16 +101,18 @@ def train_classifier(name: str, root=None, epochs: int | None = None, seed: int 
             if spec["channels"] == 3 and not spec.get("rotation"):  # mirror faces: a free, label-preserving augmentation
                 flip = torch.rand(len(x)) < 0.5
                 x[flip] = x[flip].flip(-1)
-            loss = F.cross_entropy(model(x), ytr[idx], weight=weight)
+            loss = F.cross_entropy(model(x.to(device)), ytr[idx].to(device), weight=weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
-    model.eval()
+            sched.step()
+    model = model.cpu().eval()
     pred = predict(model, xte).argmax(1)
     per_class = {c: (pred[yte == i] == i).float().mean().item() for i, c in enumerate(spec["classes"])}
     card = {"model": f"eval/{name}", "classes": spec["classes"], "epochs": epochs, "seed": seed,
             "dataset": {"train": len(xtr), "held_out": len(xte), "folders": spec["folders"] or "FashionMNIST"},
-            "wall_time_s": round(time.time() - t0, 1), "command": f"python -m genlab.eval.classifier {name}",
+            "wall_time_s": round(time.time() - t0, 1), "device": str(device),
+            "command": f"python -m genlab.eval.classifier {name} --epochs {epochs}" + (f" --device {device}" if device != "cpu" else ""),
             "metrics": {"held_out_accuracy": (pred == yte).float().mean().item(),
                         "held_out_balanced_accuracy": sum(per_class.values()) / len(per_class),
                         "held_out_per_class": per_class}}
@@ -133,9 +137,10 @@ def main(argv=None):
     p.add_argument("names", nargs="+", choices=list(SPECS))
     p.add_argument("--data", default=None)
     p.add_argument("--epochs", type=int, default=None, help="default: per classifier (6 for glasses/hair)")
+    p.add_argument("--device", default="cpu")
     a = p.parse_args(argv)
     for n in a.names:
-        card = train_classifier(n, a.data, a.epochs)
+        card = train_classifier(n, a.data, a.epochs, device=a.device)
         print(n, card["metrics"], f"{card['wall_time_s']} s")
 
 
