@@ -230,7 +230,27 @@ def test_glasses_toggle_and_figure(page):
         assert time.time() - t0 < 60, "the label did not flip"
         page.wait_for_timeout(200)
     p.get_by_role("button", name="Reproduce Figure 5.9").click()
-    page.wait_for_timeout(2000)
+    seed_box = p.get_by_label("grid seed", exact=True)
+    t0 = time.time()
+    while seed_box.input_value() != "12":  # the figure's seed from genlab.ui.glasses.FIGURES
+        assert time.time() - t0 < 60, "Reproduce Figure 5.9 did not fill the controls"
+        page.wait_for_timeout(200)
+    # Picking: a click on face #7 makes it A, the next click (#20) makes it B; both redraw what depends on them.
+    a_box, b_box = p.get_by_label("face A (0–31)"), p.get_by_label("face B (0–31)")
+    two = p.get_by_text("rows: A, B · columns: glasses, none", exact=True).locator(
+        "xpath=ancestor::div[contains(@class, 'block')][1]//img")
+    src = two.get_attribute("src")
+    thumbs = p.locator(".thumbnail-item")
+    thumbs.nth(7).click()
+    t0 = time.time()
+    while a_box.input_value() != "7":
+        assert time.time() - t0 < 60, "clicking face #7 did not make it face A"
+        page.wait_for_timeout(200)
+    thumbs.nth(20).click()
+    t0 = time.time()
+    while b_box.input_value() != "20" or two.get_attribute("src") == src:
+        assert time.time() - t0 < 60, "clicking face #20 did not make it face B and redraw the 2×2 grid"
+        page.wait_for_timeout(200)
     shot(page, "glasses_flow")
     no_error_toast(page)
 
