@@ -1,11 +1,17 @@
 """Load: N concurrent gradio_client users against the generate / translate / reconstruct endpoints.
 
-    python bench/load.py [--users 30] [--seconds 60] [--leak-requests 1000]
+    python bench/load.py [--users 30] [--seconds 60] [--leak-requests 1000] [--leak-users 4]
 
 Starts `python app.py` on a free loopback port (nothing else is ever targeted), runs the users for the
 given time, and prints requests, errors, p50/p95 latency per endpoint and the server's peak memory.
-Then it sends --leak-requests more requests one after another and prints the server's RSS after the
-first 100 and after all of them, to show whether memory grows. Not a test.
+Each user then fetches every file the answer names (gallery tiles, images, the grid PNG) over one
+keep-alive connection, as a browser does; a request's latency includes those fetches.
+(--gradio-downloads makes gradio_client download them itself instead: one new HTTP client per file, so
+the load generator, on the same cores, then costs about as much CPU as the server.) Client timeouts are 120 s.
+
+Then --leak-requests more requests, from --leak-users concurrent clients, against the cheapest real
+endpoints (clothing grid, digits reconstruct, hair translate), printing the server's RSS after 100, 250,
+500, 750 and all of them, and the growth from the 100th to the last. Not a test.
 """
 from __future__ import annotations
 
@@ -23,10 +29,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FACE = next(iter(sorted((ROOT / "genlab" / "ui" / "examples" / "hair").glob("*.png"))), None)
+MARKS = (100, 250, 500, 750, 1000)
 
 
 def mem(pid: int, key: str) -> float:
     return int(Path(f"/proc/{pid}/status").read_text().split(f"{key}:")[1].split()[0]) / 1024
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (and its reaped children)."""
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in f[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def start_app() -> tuple[subprocess.Popen, str]:
@@ -49,7 +62,47 @@ def start_app() -> tuple[subprocess.Popen, str]:
     raise SystemExit("the app did not start")
 
 
-def calls():
+def urls(value) -> list[str]:
+    """Every file URL in an answer (gradio_client with download_files=False leaves FileData dicts)."""
+    if isinstance(value, dict):
+        if isinstance(value.get("url"), str) and value["url"].startswith("http"):
+            return [value["url"]]
+        return [u for v in value.values() for u in urls(v)]
+    if isinstance(value, (list, tuple)):
+        return [u for v in value for u in urls(v)]
+    return []
+
+
+class User:
+    """One gradio_client Client plus one keep-alive HTTP client for the files its answers name."""
+
+    def __init__(self, url: str, gradio_downloads: bool = False):
+        import httpx
+        from gradio_client import Client
+
+        # A 120 s timeout as a browser would wait: gradio_client's default of 5 s for an upload counted a busy
+        # server's slow upload as an error.
+        self.client = Client(url, verbose=False, download_files=gradio_downloads, httpx_kwargs={"timeout": 120})
+        # Idle connections are dropped after 2 s, before uvicorn's 5 s keep-alive timeout closes them under us
+        # (a reused connection closed at that moment failed as "peer closed connection" where a browser retries).
+        self.http = None if gradio_downloads else httpx.Client(timeout=120, limits=httpx.Limits(keepalive_expiry=2))
+
+    def call(self, fn, seed: int):
+        try:
+            out = fn(self.client, seed)
+        except Exception as e:
+            raise type(e)(f"request: {e}") from None
+        if self.http is not None:
+            for u in urls(out):
+                try:
+                    self.http.get(u).raise_for_status()
+                except Exception as e:
+                    raise type(e)(f"fetching a file of the answer: {e}") from None
+        return out
+
+
+def load_calls():
+    """The mixed load of the 60 s run: grids, a translation and a reconstruction."""
     from gradio_client import handle_file
 
     out = [("anime_generate", lambda c, s: c.predict(s, 32, api_name="/anime_generate")),
@@ -60,63 +113,125 @@ def calls():
     return out
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--users", type=int, default=30)
-    p.add_argument("--seconds", type=float, default=60)
-    p.add_argument("--leak-requests", type=int, default=1000)
-    a = p.parse_args()
-    from gradio_client import Client
+def leak_calls():
+    """The cheapest real endpoints, for the many requests of the memory check."""
+    from gradio_client import handle_file
 
-    proc, url = start_app()
-    todo = calls()
+    out = [("clothing_generate", lambda c, s: c.predict(s, 32, api_name="/clothing_generate")),
+           ("digits_reconstruct", lambda c, s: c.predict(None, s % 10_000, "test digit", api_name="/digits_reconstruct"))]
+    if FACE is not None:
+        out.append(("hair_translate", lambda c, s: c.predict(handle_file(str(FACE)), "black2blond",
+                                                           api_name="/hair_translate")))
+    return out
+
+
+def load_run(url: str, proc, users: int, seconds: float, gradio_downloads: bool):
+    todo = load_calls()
     results: dict[str, list[float]] = {n: [] for n, _ in todo}
     errors: dict[str, list[str]] = {n: [] for n, _ in todo}
     lock = threading.Lock()
-    end = time.time() + a.seconds
+    clients = [User(url, gradio_downloads) for _ in range(users)]  # connected before the clock starts
+    end = time.time() + seconds
+    load0, cpu0, me0, t0 = os.getloadavg()[0], cpu_s(proc.pid), time.process_time(), time.time()
 
     def user(i: int):
         rng = random.Random(i)
-        client = Client(url, verbose=False)
         while time.time() < end:
             name, fn = rng.choice(todo)
             t = time.perf_counter()
             try:
-                fn(client, rng.randrange(10**6))
+                clients[i].call(fn, rng.randrange(10**6))
                 with lock:
                     results[name].append(time.perf_counter() - t)
             except Exception as e:
                 with lock:
                     errors[name].append(f"{type(e).__name__}: {e}"[:120])
 
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.time() - t0
+    how = "gradio_client downloads" if gradio_downloads else "files fetched over keep-alive, as a browser does"
+    print(f"{users} users for {seconds:.0f} s against {url} (loopback; {how})\n")
+    print("| endpoint | requests | errors | p50 s | p95 s |\n|---|---|---|---|---|")
+    for name, _ in todo:
+        r = sorted(results[name])
+        p50 = statistics.median(r) if r else float("nan")
+        p95 = r[int(0.95 * (len(r) - 1))] if r else float("nan")
+        print(f"| {name} | {len(r)} | {len(errors[name])} | {p50:.2f} | {p95:.2f} |")
+    total = sum(len(r) for r in results.values())
+    print(f"\ntotal {total} requests ({total / wall:.2f}/s over {wall:.0f} s until the last answer), "
+          f"{sum(len(e) for e in errors.values())} errors; server peak memory (VmHWM) {mem(proc.pid, 'VmHWM'):.0f} MB")
+    print(f"CPU: server {cpu_s(proc.pid) - cpu0:.0f} s, load generator {time.process_time() - me0:.0f} s; "
+          f"machine load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (2 cores)")
+    for name, errs in errors.items():
+        for e in sorted(set(errs))[:3]:
+            print(f"  {name}: {e}")
+
+
+def leak_run(url: str, proc, n: int, users: int):
+    todo = leak_calls()
+    marks = sorted({m for m in MARKS if m < n} | {n})
+    rss: dict[int, float] = {}
+    done, errors = [0], [0]
+    lock = threading.Lock()
+    nxt = iter(range(n))
+    clients = [User(url) for _ in range(users)]
+    t0 = time.time()
+
+    def user(i: int):
+        while True:
+            with lock:
+                k = next(nxt, None)
+            if k is None:
+                return
+            try:
+                clients[i].call(todo[k % len(todo)][1], k)
+            except Exception:
+                with lock:
+                    errors[0] += 1
+            with lock:
+                done[0] += 1
+                if done[0] in marks:
+                    rss[done[0]] = mem(proc.pid, "VmRSS")
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    names = ", ".join(name for name, _ in todo)
+    print(f"\nmemory over {n} requests ({users} concurrent clients, round robin over {names}) in "
+          f"{time.time() - t0:.0f} s, {errors[0]} errors:\n")
+    print("| requests | server RSS MB |\n|---|---|")
+    for m in marks:
+        print(f"| {m} | {rss[m]:.0f} |")
+    first = min(marks)
+    growth = rss[n] - rss[first]
+    per = growth / max(1, n - first) * 1000
+    steps = ", ".join(f"{rss[b] - rss[a]:+.0f}" for a, b in zip(marks, marks[1:]))
+    verdict = "no growth to speak of" if growth < 0.05 * rss[first] else "it GROWS"
+    print(f"\ngrowth from request {first} to {n}: {growth:+.0f} MB ({per:+.1f} MB per 1,000 requests; "
+          f"{steps} MB between the rows): {verdict} (threshold: 5% of the RSS at request {first})")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--users", type=int, default=30)
+    p.add_argument("--seconds", type=float, default=60, help="0 skips the timed run")
+    p.add_argument("--leak-requests", type=int, default=1000, help="0 skips the memory check")
+    p.add_argument("--leak-users", type=int, default=4)
+    p.add_argument("--gradio-downloads", action="store_true",
+                   help="let gradio_client download the answers' files (the method of the first runs)")
+    a = p.parse_args()
+    proc, url = start_app()
     try:
-        threads = [threading.Thread(target=user, args=(i,)) for i in range(a.users)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        print(f"{a.users} users for {a.seconds:.0f} s against {url} (loopback)\n")
-        print("| endpoint | requests | errors | p50 s | p95 s |\n|---|---|---|---|---|")
-        for name, _ in todo:
-            r = sorted(results[name])
-            p50 = statistics.median(r) if r else float("nan")
-            p95 = r[int(0.95 * (len(r) - 1))] if r else float("nan")
-            print(f"| {name} | {len(r)} | {len(errors[name])} | {p50:.2f} | {p95:.2f} |")
-        total = sum(len(r) for r in results.values())
-        print(f"\ntotal {total} requests, {sum(len(e) for e in errors.values())} errors; server peak memory "
-              f"(VmHWM) {mem(proc.pid, 'VmHWM'):.0f} MB")
-        for name, errs in errors.items():
-            for e in sorted(set(errs))[:3]:
-                print(f"  {name}: {e}")
-        if a.leak_requests:
-            client = Client(url, verbose=False)
-            rss = []
-            for i in range(a.leak_requests):
-                todo[i % len(todo)][1](client, i)
-                if i + 1 in (100, a.leak_requests):
-                    rss.append(mem(proc.pid, "VmRSS"))
-            print(f"\nmemory over {a.leak_requests} sequential requests: RSS {rss[0]:.0f} MB after 100, "
-                  f"{rss[-1]:.0f} MB after {a.leak_requests}")
+        if a.seconds > 0:
+            load_run(url, proc, a.users, a.seconds, a.gradio_downloads)
+        if a.leak_requests > 0:
+            leak_run(url, proc, a.leak_requests, a.leak_users)
     finally:
         proc.terminate()
         proc.wait(15)

@@ -6,9 +6,14 @@ share them. A model that fails to load makes only its own tab show the problem.
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 import threading
+from pathlib import Path
 
 import gradio as gr
+import torch
+from gradio import processing_utils
 
 import genlab
 from genlab.checkpoint import CheckpointError
@@ -17,6 +22,33 @@ from genlab.latent import check_seed
 from genlab.registry import get
 
 _lock = threading.Lock()
+
+# The app answers many small requests at once, each in its own worker thread: one torch thread per request.
+# With torch's default (a thread per core) each call's thread team waits on the others' on a shared 2-core
+# machine: a 32-face anime grid took 2-11 s instead of 0.15-0.3 s. GENLAB_TORCH_THREADS overrides it.
+torch.set_num_threads(max(1, int(os.environ.get("GENLAB_TORCH_THREADS", "1"))))
+
+
+def _save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+    """gradio.processing_utils.save_pil_to_cache, written atomically and only once.
+
+    Gradio names a returned image by the hash of its bytes and rewrites the file in place on every answer,
+    so when two users get the same image (the same example face, the same seed) one of them can be served
+    the file while the other truncates it: the load test saw 10 of 64 identical requests fail that way."""
+    data = processing_utils.encode_pil_to_bytes(img, format)
+    folder = Path(cache_dir) / processing_utils.hash_bytes(data)
+    folder.mkdir(exist_ok=True, parents=True)
+    path = (folder / f"{name}.{format}").resolve()
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    return str(path)
+
+
+if hasattr(processing_utils, "save_pil_to_cache"):  # used by gr.Image, gr.Gallery (also for numpy arrays)
+    processing_utils.save_pil_to_cache = _save_pil_to_cache
 
 
 @functools.lru_cache(maxsize=None)
