@@ -31,7 +31,8 @@ ready to poke. Every tab runs on a CPU with the checkpoints in `checkpoints/`; e
 
 
 def build() -> gr.Blocks:
-    with gr.Blocks(title="GenLab") as blocks:
+    # Every 30 min, delete temp files (grids, uploads, zips) older than an hour: a classroom's day must not fill the disk.
+    with gr.Blocks(title="GenLab", delete_cache=(1800, 3600)) as blocks:
         gr.Markdown(INTRO)
         session = gr.State({})
         for title, module in TABS:
