@@ -130,6 +130,14 @@ def layers(name, session=None):
     return _table(rows, LAYER_HEADERS), text
 
 
+@functools.cache
+def _book_examples():
+    """The transposed-convolution and batch-norm panels for the book's defaults (drawn once per server)."""
+    c = convtranspose(_grid_text(blocks.BOOK_INPUT), _grid_text(blocks.BOOK_KERNEL), 2, 0, 0, 1, 0)
+    b = batchnorm(8, 3, 4, 0, 1, 0, 0.1, 10)
+    return (*c, *b)
+
+
 def build(session):
     gr.Markdown("### Chapter 4: the two layers every image generator here is built from\n"
                 "Type numbers, move the sliders: every output is computed by the real PyTorch layer.")
@@ -150,13 +158,12 @@ def build(session):
             bias = gr.Number(0, label="bias")
             go = gr.Button("Compute", variant="primary")
         with gr.Column(scale=1):
-            c_defaults = convtranspose(_grid_text(blocks.BOOK_INPUT), _grid_text(blocks.BOOK_KERNEL), 2, 0, 0, 1, 0)
-            c_table = gr.Dataframe(c_defaults[0], label="output (numbers)", interactive=False)
-    c_text = gr.Markdown(c_defaults[3])
+            c_table = gr.Dataframe(label="output (numbers)", interactive=False)
+    c_text = gr.Markdown()
     # The figures carry their own titles; a label badge would cover them.
-    c_fig = gr.Image(c_defaults[1], label="each input cell's copy of the kernel, and their sum", type="pil",
+    c_fig = gr.Image(label="each input cell's copy of the kernel, and their sum", type="pil",
                      interactive=False, show_label=False)
-    c_cmp = gr.Image(c_defaults[2], label="ordinary vs transposed convolution", type="pil", interactive=False,
+    c_cmp = gr.Image(label="ordinary vs transposed convolution", type="pil", interactive=False,
                      show_label=False)
 
     gr.Markdown("#### Batch normalization (`nn.BatchNorm2d`)")
@@ -173,11 +180,13 @@ def build(session):
                 bn_m = gr.Slider(0, 1, value=0.1, step=0.01, label="momentum")
                 bn_k = gr.Slider(0, blocks.MAX_TRAIN_BATCHES, value=10, step=1, label="training batches seen")
             bn_go = gr.Button("Normalize", variant="primary")
-    b_defaults = batchnorm(8, 3, 4, 0, 1, 0, 0.1, 10)
-    b_table = gr.Dataframe(b_defaults[0], label="per-channel statistics", interactive=False)
-    b_text = gr.Markdown(b_defaults[3])
-    b_fig = gr.Image(b_defaults[1], label="values per channel", type="pil", interactive=False)
-    b_run = gr.Image(b_defaults[2], label="running statistics", type="pil", interactive=False)
+    b_table = gr.Dataframe(label="per-channel statistics", interactive=False)
+    b_text = gr.Markdown()
+    b_fig = gr.Image(label="values per channel", type="pil", interactive=False)
+    b_run = gr.Image(label="running statistics", type="pil", interactive=False)
+    # The book's example figures take seconds of matplotlib: drawn on the first page load, not at start-up.
+    gr.on(None, _book_examples, None, [c_table, c_fig, c_cmp, c_text, b_table, b_fig, b_run, b_text],
+          show_progress="hidden")
 
     gr.Markdown("#### Where they are used: a generator, layer by layer")
     choices = [n for n in GENERATORS if n in MODELS or n == GENERATORS[0]]
