@@ -7,8 +7,10 @@ the tab vs the CLI (`python -m train`) on the same preset, for the same training
 
 Each measurement runs in a fresh process with one torch thread. "tab" runs the tab's own handler
 (`live.live_train`: the worker thread, the grids, the poller building the status and loss table every TICK);
-"CLI" runs `python -m train`'s main(). The training loop is timed from the inside, from the first step to the
-end, in images per wall second (the loop's clock) and per CPU second of the whole process (all threads: the
+"CLI" runs `python -m train`'s main(). The tab's updates also go through what Gradio's server does with each one
+(the components' postprocess, the grid file copied to Gradio's cache, the JSON), in the same process, so the
+server's share of the CPU counts against the tab. The training loop is timed from the inside, from the first step to
+the end, in images per wall second (the loop's clock) and per CPU second of the whole process (all threads: the
 fair measure of the tab's overhead when other jobs share the cores). Tab and CLI alternate; medians shown.
 """
 from __future__ import annotations
@@ -33,9 +35,9 @@ def _timed(real, box: dict):
     def wrapped(*a, **k):
         for ev in real(*a, **k):
             if ev.kind == "step" and "cpu0" not in box:
-                box.update(cpu0=time.process_time(), step0=ev.step, el0=ev.elapsed)
+                box.update(cpu0=time.process_time(), thread0=time.thread_time(), step0=ev.step, el0=ev.elapsed)
             if ev.kind == "done":
-                box.update(cpu1=time.process_time(), step1=ev.step, el1=ev.elapsed)
+                box.update(cpu1=time.process_time(), thread1=time.thread_time(), step1=ev.step, el1=ev.elapsed)
             yield ev
     return wrapped
 
@@ -61,15 +63,33 @@ def child(kind: str, name: str, preset: str, seconds: float) -> None:
             finally:
                 sys.stdout = stdout
     elif kind == "tab":  # the tab's own handler: worker thread, grids, and the poller building status and loss table
+        import gradio as gr
+        from gradio import processing_utils
+
         live._warm_up()  # the app does this at startup
         live.RUN_SECONDS = seconds
         live.train = _timed(live.train, m)
+        draw = live.Run._grid
+
+        def grid(run, step):  # the loop's thread draws the grids: their CPU is the tab's, not training's
+            t = time.thread_time()
+            draw(run, step)
+            if "cpu0" in m and "cpu1" not in m:
+                m["grid_cpu"] = m.get("grid_cpu", 0.0) + time.thread_time() - t
+
+        live.Run._grid = grid
+        outputs = (gr.Image(type="pil", format="png", interactive=False), gr.Markdown(),
+                   gr.LinePlot(x="step", y="loss", color="term"))
         box, t0 = {}, time.perf_counter()
-        for grid, _status, _curves in live.live_train(
+        for update in live.live_train(
                 name, preset, getattr(cfg, "lr", None), getattr(cfg, "lr_g", None), getattr(cfg, "lr_d", None),
                 cfg.batch_size, cfg.epochs, getattr(cfg, "limit", None), cfg.seed, 1.0, [], "both", box):
-            if first is None and not isinstance(grid, dict):  # a dict is gr.skip(): no new grid in this update
+            if first is None and not isinstance(update[0], dict):  # a dict is gr.skip(): no new grid in this update
                 first = time.perf_counter() - t0
+            for comp, value in zip(outputs, update):  # what the server does with each update before sending it
+                if not isinstance(value, dict):
+                    out = processing_utils.move_files_to_cache(comp.postprocess(value), comp, postprocess=True)
+                    json.dumps(out.model_dump() if hasattr(out, "model_dump") else out, default=str)
         box["run"].close()
     if kind == "stop":  # Stop after 3 s of training: when do the steps stop, when does the worker end?
         live.RUN_SECONDS = 600
@@ -87,8 +107,12 @@ def child(kind: str, name: str, preset: str, seconds: float) -> None:
         run.close()
         return
     images = (m["step1"] - m["step0"]) * cfg.batch_size
-    print(json.dumps({"first_grid": first, "wall": images / (m["el1"] - m["el0"]),
-                      "cpu": images / (m["cpu1"] - m["cpu0"])}))
+    cpu = m["cpu1"] - m["cpu0"]
+    # The share of the process's CPU not spent in the loop's thread on training: grids, poller, Gradio's work.
+    # (The loop's own per-step bookkeeping in the tab's event handler is in neither; it is a few µs a step.)
+    extra = 1 - (m["thread1"] - m["thread0"] - m.get("grid_cpu", 0.0)) / cpu
+    print(json.dumps({"first_grid": first, "wall": images / (m["el1"] - m["el0"]), "cpu": images / cpu,
+                      "extra": extra}))
 
 
 def measure(kind: str, name: str, preset: str, seconds: float) -> dict:
@@ -155,18 +179,20 @@ def main() -> None:
         med = lambda xs, k: statistics.median(x[k] for x in xs)  # noqa: E731
         rows.append((name, med(tabs, "first_grid"), max(t["first_grid"] for t in tabs), med(tabs, "wall"),
                      med(clis, "wall"), med(tabs, "cpu"), med(clis, "cpu"), med(stops, "steps_end"),
-                     med(stops, "worker_end")))
+                     med(stops, "worker_end"), med(tabs, "extra")))
     load = os.getloadavg()[0]
     print(f"\ntab (live.live_train) vs CLI (train.__main__.main), preset {a.preset}, {a.seconds:.0f} s runs, median of "
           f"{a.repeats}, each in a fresh process; 1 torch thread; load average {load:.1f} on {os.cpu_count()} cores")
     print("images/s per wall second of training (what a user sees) and per CPU second of the whole process "
           "(all threads; steadier when the machine is shared)")
+    print("tab overhead: the share of the tab process's CPU spent on anything but training steps (grids, poller, "
+          "Gradio's work on each update); the tab/CLI ratios swing ±20% when other jobs share the cores, this does not")
     print("| model | first grid, median (s) | first grid, worst (s) | tab img/s wall | CLI img/s wall | tab/CLI wall "
-          "| tab img/CPU-s | CLI img/CPU-s | tab/CLI CPU | Stop → last step (s) | Stop → worker ended (s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, f, fw, tw, cw, tc, cc, se, we in rows:
+          "| tab img/CPU-s | CLI img/CPU-s | tab/CLI CPU | tab overhead | Stop → last step (s) | Stop → worker ended (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, f, fw, tw, cw, tc, cc, se, we, ex in rows:
         print(f"| {name} | {f:.2f} | {fw:.2f} | {tw:,.0f} | {cw:,.0f} | {tw / cw:.0%} | {tc:,.0f} | {cc:,.0f} "
-              f"| {tc / cc:.0%} | {se:.2f} | {we:.2f} |")
+              f"| {tc / cc:.0%} | {ex:.1%} | {se:.2f} | {we:.2f} |")
 
 
 if __name__ == "__main__":

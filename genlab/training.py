@@ -90,7 +90,7 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
           out: str | Path | None = None, run_dir: str | Path | None = None, resume: bool = False,
           device: str = "cpu", stop: threading.Event | None = None, pause: threading.Event | None = None,
           preview_every: int | None = 0, max_seconds: float | None = None, command: str | None = None,
-          save: bool = True, on_trainer=None):
+          save: bool = True, on_trainer=None, quick_stop: bool = False):
     """Train a registered model and yield Events.
 
     preview_every: steps between preview grids (0: once per epoch, None: never). stop: set it to end the run at
@@ -98,6 +98,8 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
     out: checkpoint folder written at the end (default checkpoints/<name>); save=False writes none.
     on_trainer: called with the Trainer once it is built (and restored), before the first event; the live tab
     keeps it to flip `train_only` mid-run and to draw grids between steps (the loop is suspended at a yield then).
+    quick_stop: on a Stop, skip the final score and the resume state and only write the checkpoint, so the loop
+    ends within a fraction of a second (the live tab: scoring loads an eval classifier; nobody resumes there).
     """
     spec = get(name)
     cfg = cfg or spec.config(preset, **(overrides or {}))
@@ -140,9 +142,11 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
         if best is not None and reason in ("early_stop", "finished"):
             best_epoch = best["epoch"]
             trainer.model.load_state_dict(best["weights"])  # ship the weights EarlyStop scored best
-        metrics = trainer.score()
+        quick = quick_stop and reason == "stopped"
+        metrics = {} if quick else trainer.score()
         if save and step > 0:
-            save_state()
+            if not quick:
+                save_state()
             card = {"model": name, "preset": preset, "dataset": trainer.dataset, "steps": step,
                     "epochs": epoch, "wall_time_s": round(train_seconds, 1), "machine": machine(),
                     "seed": cfg.seed, "stop_reason": reason, "weights_from_epoch": best_epoch,

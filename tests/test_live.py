@@ -3,6 +3,7 @@ and "use it" hands a loadable model to the session. Toy models only, so the file
 from __future__ import annotations
 
 import math
+import threading
 import time
 import zipfile
 
@@ -12,7 +13,9 @@ import torch
 
 from PIL import Image
 
+from conftest import need_data
 from genlab.models import curve, numbers
+from genlab.registry import get
 from genlab.training import train
 from genlab.ui import live
 
@@ -164,7 +167,6 @@ def test_use_it_and_download(_fast):
 
 def test_train_only_flips_the_running_trainer(_fast, monkeypatch):
     seen = []
-    monkeypatch.setattr(numbers.Trainer, "train_only", None, raising=False)  # a GAN trainer that honours it
     orig = numbers.Trainer.train_step
     monkeypatch.setattr(numbers.Trainer, "train_step", lambda self, b: (seen.append(self.train_only), orig(self, b))[1])
     box, g = start(_fast, only="only D")
@@ -175,6 +177,110 @@ def test_train_only_flips_the_running_trainer(_fast, monkeypatch):
     assert seen[0] == "D" and seen[-1] == "G" and "G" in seen[n:]
     live.live_stop(box)
     g.close()
+
+
+def test_stop_ends_a_clothing_run_within_a_second_and_the_checkpoint_still_works(_fast):
+    """Finishing a stopped run used to score it (loading an eval classifier) and write the resume state: 1.0-1.6 s
+    on this box. The tab's runs skip both on a Stop (quick_stop) and write only the checkpoint."""
+    need_data("FashionMNIST")
+    box, g = start(_fast, "clothing_gan", "live")
+    run = box["run"]
+    wait_steps(run, 5, timeout=60)
+    t = time.perf_counter()
+    run.stop_event.set()
+    run.thread.join(1.0)
+    took = time.perf_counter() - t
+    assert not run.thread.is_alive() and took <= 1.0, f"worker still alive {took:.2f} s after Stop"
+    assert run.reason == "stopped" and run.path is not None and live.active_runs() == 0
+    list(g)
+    session, _ = live.live_use(box, {})
+    assert session["clothing_gan"].sample(2, seed=0).shape[0] == 2
+    names = zipfile.ZipFile(live.live_download(box)["value"]).namelist()
+    assert "clothing_gan/model.safetensors" in names
+
+
+def test_quick_stop_skips_the_score_and_the_resume_state_but_writes_the_checkpoint(tmp_path, monkeypatch):
+    scored = []
+    monkeypatch.setattr(numbers.Trainer, "score", lambda self: scored.append(1) or {"early_stop": 0.0})
+    stop, events = threading.Event(), []
+    for ev in train("number_gan", "live", out=tmp_path / "ck", run_dir=tmp_path / "run", stop=stop,
+                    preview_every=None, quick_stop=True):
+        events.append(ev)
+        if ev.kind == "step" and ev.step == 3:
+            stop.set()
+    done = events[-1]
+    assert done.reason == "stopped" and done.step == 3 and done.path == tmp_path / "ck"
+    assert not scored and not (tmp_path / "run" / "state.pt").exists()
+    assert (tmp_path / "ck" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("name", ["number_gan", "curve_gan"])
+def test_the_toys_honour_train_only(name):
+    """train_only="D" leaves G's weights untouched for a step and moves D's; "G" the other way round."""
+    spec = get(name)
+    trainer = spec.family.Trainer(spec.config("tiny"))
+    batch = next(iter(trainer.batches(0)))
+    weights = lambda net: [p.detach().clone() for p in net.parameters()]  # noqa: E731
+    moved = lambda before, net: any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))  # noqa: E731
+    for only, frozen, trained in (("D", trainer.model, trainer.D), ("G", trainer.D, trainer.model)):
+        trainer.train_only = only
+        f0, t0 = weights(frozen), weights(trained)
+        losses = trainer.train_step(batch)
+        assert set(losses) == {"loss_d", "loss_g"} and all(math.isfinite(v) for v in losses.values())
+        assert not moved(f0, frozen), f"train_only={only!r} changed the other network"
+        assert moved(t0, trained), f"train_only={only!r} did not train its network"
+    assert live.supports_train_only(name)
+
+
+def test_quick_previews_are_images_even_for_wild_samples():
+    img = curve.quick_plot(torch.tensor([[1.0, 2.0], [float("nan"), 1.0], [float("inf"), 3.0], [1e30, -1e30]]))
+    assert img.size == (600, 400)
+    assert numbers.quick_plot(torch.tensor([0, 5, 7, 99])).size == (700, 300)
+    assert numbers.nice_ticks(0, 1050) == [0, 200, 400, 600, 800, 1000]
+
+
+def test_the_page_gets_grid_files_and_old_ones_are_removed(_fast, monkeypatch):
+    monkeypatch.setattr(live, "GRID_FILES", 3)
+    box, g = start(_fast, interval=0.2)
+    run = box["run"]
+    path = next(x for x, _, _ in g if isinstance(x, str))  # a path: Gradio copies the file, no second encode
+    assert Image.open(path).size[0] >= 512
+    while len(run.grids) < 6:
+        time.sleep(0.05)
+    assert len(list((run.folder / "grids").iterdir())) <= 3
+    live.live_stop(box)
+    g.close()
+
+
+def test_updates_are_spaced_but_the_end_goes_out_at_once(_fast, monkeypatch):
+    monkeypatch.setattr(live, "TICK", 0.5)
+    box, g = start(_fast, interval=0.2)  # grids come faster than TICK: they wait for the next update
+    times = []
+    for _ in range(3):
+        next(g)
+        times.append(time.perf_counter())
+    assert min(b - a for a, b in zip(times, times[1:])) >= 0.45
+    run = box["run"]
+    run.stop_event.set()
+    run.thread.join(2)
+    t = time.perf_counter()
+    outs = list(g)
+    assert "stopped" in outs[-1][1] and time.perf_counter() - t < 0.3
+
+
+def test_curves_convert_only_new_steps_and_match_a_fresh_table(_fast):
+    run, fresh = live.Run("number_gan", "live", {}), live.Run("number_gan", "live", {})
+    for r in (run, fresh):
+        r.loss_steps, r.losses = list(range(1, 501)), {"loss_d": [0.5] * 500}
+    run.curves()
+    for r in (run, fresh):  # more steps, and a term that starts late (a gap before it)
+        r.loss_steps += list(range(501, 1201))
+        r.losses["loss_d"] += [0.25] * 700
+        r.losses["loss_g"] = [math.nan] * 600 + [2.0] * 600
+    a, b = run.curves(), fresh.curves()
+    assert a.equals(b) and set(a.term) == {"loss_d", "loss_g"}
+    for r in (run, fresh):
+        r.close()
 
 
 def test_switches_follow_the_config():

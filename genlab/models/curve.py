@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..latent import noise
+from .numbers import Chart
 
 KIND = "points"
 
@@ -110,6 +111,7 @@ class Trainer:
         self.dataset = {"name": "y = 1.08^x, x ~ 50·U(0,1)", "size": cfg.n_real}
         self.steps_per_epoch = -(-cfg.n_real // cfg.batch_size)
         self.bce = nn.BCELoss()
+        self.train_only = None  # None, "D" or "G": the live tab's "train only one side" switch
 
     def batches(self, epoch: int):
         perm = torch.randperm(self.cfg.n_real, device=self.device)
@@ -123,14 +125,16 @@ class Trainer:
         fake = self.model.G(torch.randn(n, 2, device=self.device))
         # D: maximise log D(x) + log(1 − D(G(z)))  (Goodfellow et al. 2014, eq. 1)
         loss_d = self.bce(self.D(real), ones) + self.bce(self.D(fake.detach()), zeros)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.opt_d.step()
+        if self.train_only != "G":
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
         # G: the non-saturating form, maximise log D(G(z))
         loss_g = self.bce(self.D(fake), ones)
-        self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        self.opt_g.step()
+        if self.train_only != "D":
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            self.opt_g.step()
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
 
     @torch.no_grad()
@@ -146,7 +150,7 @@ class Trainer:
 
     @torch.no_grad()
     def preview(self):
-        return plot(self.model(self.fixed[:512]).cpu(), real=self.real[:512].cpu() * self.cfg.scale)
+        return quick_plot(self.model(self.fixed[:512]).cpu(), real=self.real[:512].cpu() * self.cfg.scale)
 
     def state_dict(self) -> dict:
         return {"G": self.model.state_dict(), "D": self.D.state_dict(),
@@ -179,3 +183,29 @@ def plot(points: torch.Tensor, real: torch.Tensor | None = None, title: str | No
                  f"x coverage W1 {x_coverage(points):.2f}", fontsize=10)
     fig.tight_layout()
     return figure_to_pil(fig)
+
+
+def quick_plot(points: torch.Tensor, real: torch.Tensor | None = None):
+    """`plot` in a few milliseconds (PIL), for the grids the live tab draws while training."""
+    c = Chart((600, 400), (-5, 55), (-5, 55), margin=(44, 26, 12, 40))
+    xs = torch.linspace(0, 50, 200)
+    c.draw.line([(c.x(x), c.y(y)) for x, y in zip(xs.tolist(), true_curve(xs).tolist())], fill=(68, 68, 68), width=2)
+    for pts, r, fill in ((real, 1.5, (31, 119, 180, 90)), (points, 2.0, (214, 39, 40, 180))):
+        if pts is None:
+            continue
+        pts = pts[torch.isfinite(pts).all(dim=1)]
+        for x, y in zip(c.x(pts[:, 0]).tolist(), c.y(pts[:, 1]).tolist()):
+            if c.box[0] <= x <= c.box[2] and c.box[1] <= y <= c.box[3]:  # clipped to the axes, as matplotlib does
+                c.draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
+    lx, ly = c.box[0] + 8, c.box[1] + 8  # the legend, upper left
+    c.draw.rectangle((lx - 4, ly - 4, lx + 92, ly + 44), fill=(255, 255, 255, 220), outline=(200, 200, 200))
+    for i, (label, fill) in enumerate((("y = 1.08^x", None), ("real", (31, 119, 180)), ("generated", (214, 39, 40)))):
+        y = ly + 6 + 14 * i
+        if fill is None:
+            c.draw.line((lx, y, lx + 14, y), fill=(68, 68, 68), width=2)
+        else:
+            c.draw.ellipse((lx + 4, y - 3, lx + 10, y + 3), fill=fill)
+        c.text((lx + 20, y), label, anchor="lm")
+    ticks = range(0, 51, 10)
+    return c.finish(f"MSE to the curve {mse_to_curve(points):.3f}, x coverage W1 {x_coverage(points):.2f}",
+                    "x", "y", ticks, ticks)

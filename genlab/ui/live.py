@@ -33,10 +33,12 @@ from . import common
 
 MAX_RUNS = int(os.environ.get("GENLAB_MAX_RUNS", "2"))  # runs training at once, across all users
 RUN_SECONDS = float(os.environ.get("GENLAB_RUN_SECONDS", "300"))  # training-time cap per run
-TICK = 0.5  # the page is updated at most this often: more would flood the socket and flicker
+TICK = 1.0  # the page is updated at most this often (seconds): more would flood the socket, flicker, and cost
+# the server ~5 ms an update for the loss plot alone: 1-3% of a toy's training on a busy 2-core CPU
 MAX_GRIDS = 200  # grids kept per run for the scrubber; beyond it every other one is dropped
 PREVIEW_SHARE = 0.04  # grids take at most this share of the time: the tab must keep ≥ 90% of the CLI's speed
 MAX_GAP = 5.0  # ... but a grid at least this often (seconds): the grid is what the tab is for
+GRID_FILES = 30  # newest grid PNGs kept on disk for the page (Gradio copies each one once it is shown)
 PLOT_POINTS = 200  # loss points per term sent to the page (bucket means)
 LR_FIELDS = ("lr", "lr_g", "lr_d")
 MAX_BATCH_PIXELS = 64 * 64 * 64  # e.g. 64 faces of 64×64 a batch (see max_batch)
@@ -187,8 +189,10 @@ class Run:
         self.losses: dict[str, list[float]] = {}
         self.metrics: dict = {}
         self.grids: list[tuple[int, bytes]] = []  # (step, PNG)
-        self.last_grid = None  # PIL, the newest
-        self.preview_at, self.preview_cost = 0.0, 0.0
+        self.last_grid = None  # path of the newest grid's PNG: the page gets the file, not a PIL to encode again
+        self.grid_files: list[Path] = []
+        self.preview_at, self.gap = 0.0, interval
+        self._shown = (0, np.zeros(0), {})  # curves(): steps and loss values already converted to arrays
         self.reason = self.message = self.error = ""
         self.path: Path | None = None
         self.t_start = time.perf_counter()
@@ -208,7 +212,10 @@ class Run:
             trainer.train_only = self.train_only
 
     def _grid(self, step: int) -> None:
-        """Draw the fixed-noise grid. Runs in the worker while the loop waits at a yield, so it is safe."""
+        """Draw the fixed-noise grid. Runs in the worker while the loop waits at a yield, so it is safe.
+
+        The PNG is encoded once, here (fast, level 1), and written to a file: the page is handed the path, so
+        Gradio copies the file instead of encoding the image again (level 6) in the server on every grid."""
         t = time.perf_counter()
         img = self.trainer.preview().convert("RGB")
         if img.width < 512:  # crisp pixels at a readable size
@@ -216,27 +223,31 @@ class Run:
             img = img.resize((img.width * k, img.height * k), Image.NEAREST)
         buf = io.BytesIO()
         img.save(buf, "PNG", compress_level=1)
+        png = buf.getvalue()
+        path = self.folder / "grids" / f"grid-{step:09d}.png"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(png)
+        self.grid_files.append(path)
         with self.lock:
-            self.grids.append((step, buf.getvalue()))
+            self.grids.append((step, png))
             if len(self.grids) > MAX_GRIDS:  # keep grids spread over the whole run, the first one included
                 del self.grids[1::2]
-            self.last_grid = img
+            self.last_grid = str(path)
+        if len(self.grid_files) > GRID_FILES:  # long shown and copied by Gradio (the scrubber keeps the bytes)
+            self.grid_files.pop(0).unlink(missing_ok=True)
         now = time.perf_counter()
         if self.t_first_grid is None:
             self.t_first_grid = now - self.t_start
-        self.preview_at, self.preview_cost = now, now - t  # the first one too: matplotlib is warmed at startup
-        self.news.set()
-
-    def _grid_due(self) -> bool:
         # Slow previews (big nets) are spaced out so they take at most PREVIEW_SHARE of the time.
-        gap = max(self.interval, min(MAX_GAP, self.preview_cost / PREVIEW_SHARE))
-        return time.perf_counter() - self.preview_at >= gap
+        self.preview_at, self.gap = now, max(self.interval, min(MAX_GAP, (now - t) / PREVIEW_SHARE))
+        self.news.set()
 
     def _work(self) -> None:
         try:
             for ev in train(self.name, self.preset, self.overrides, out=self.folder / self.name,
                             run_dir=self.folder / "run", stop=self.stop_event, pause=self.pause_event,
                             preview_every=None, max_seconds=self.cap, on_trainer=self._got_trainer,
+                            quick_stop=True,
                             command=f"GenLab live tab: {self.name} --preset {self.preset} {self.overrides}"):
                 self._on_event(ev)
         except Exception as e:  # missing data, bad config: shown in the page, never a dead thread in silence
@@ -253,18 +264,23 @@ class Run:
         if ev.kind == "start":
             self.total = ev.total_steps
             self._grid(0)  # the first grid before any step: the page shows something within a second
-        elif ev.kind == "step":
+        elif ev.kind == "step":  # every step: kept to a few microseconds (number_gan takes ~2 ms a step)
+            losses = ev.losses
             with self.lock:
                 self.step, self.epoch, self.elapsed, self.rate = ev.step, ev.epoch, ev.elapsed, ev.items_per_s
                 if self.first_step is None:
                     self.first_step = (ev.step - 1, 0.0)
                 self.loss_steps.append(ev.step)
-                for k, v in ev.losses.items():
-                    self.losses.setdefault(k, [math.nan] * (len(self.loss_steps) - 1)).append(v)
-                for k, vals in self.losses.items():  # a term missing this step (e.g. train only D) is a gap
-                    if len(vals) < len(self.loss_steps):
-                        vals.append(math.nan)
-            if self._grid_due():
+                if losses.keys() == self.losses.keys():  # the usual case: the same terms as every step so far
+                    for k, v in losses.items():
+                        self.losses[k].append(v)
+                else:
+                    for k, v in losses.items():
+                        self.losses.setdefault(k, [math.nan] * (len(self.loss_steps) - 1)).append(v)
+                    for k, vals in self.losses.items():  # a term missing this step (e.g. train only D) is a gap
+                        if len(vals) < len(self.loss_steps):
+                            vals.append(math.nan)
+            if time.perf_counter() - self.preview_at >= self.gap:
                 self._grid(ev.step)
         elif ev.kind == "epoch":
             self.epoch, self.metrics = ev.epoch, {k: v for k, v in ev.metrics.items() if k != "early_stop"}
@@ -290,7 +306,7 @@ class Run:
 
         Never blocks longer than `wait`: Gradio calls this when a session's state is dropped."""
         self.stop(wait=wait)
-        if self.thread.is_alive():  # still scoring/saving: tidy up when it is done
+        if self.thread.is_alive():  # still saving: tidy up when it is done
             threading.Thread(target=lambda: (self.thread.join(), shutil.rmtree(self.folder, ignore_errors=True)),
                              daemon=True).start()
         else:
@@ -327,11 +343,17 @@ class Run:
         return "  \n".join(x for x in (head, f"{speed} · {state}", terms, mets) if x)
 
     def curves(self) -> pd.DataFrame:
-        """Long table (step, loss, term), at most PLOT_POINTS bucket means per term."""
+        """Long table (step, loss, term), at most PLOT_POINTS bucket means per term.
+
+        Only the steps since the last call are converted (a toy makes ~500 a second; converting the whole run
+        twice a second would grow with it)."""
         with self.lock:
-            steps = np.asarray(self.loss_steps, dtype=np.float64)
-            vals = {k: np.asarray(v, dtype=np.float64) for k, v in self.losses.items()}
-        n = len(steps)
+            done, steps, vals = self._shown
+            n = len(self.loss_steps)
+            steps = np.concatenate([steps, np.asarray(self.loss_steps[done:n], dtype=np.float64)])
+            vals = {k: (np.concatenate([vals[k], np.asarray(v[done:n], dtype=np.float64)]) if k in vals
+                        else np.asarray(v[:n], dtype=np.float64)) for k, v in self.losses.items()}
+            self._shown = (n, steps, vals)
         if n == 0:
             return pd.DataFrame({"step": [], "loss": [], "term": []})
         b = max(1, math.ceil(n / PLOT_POINTS))
@@ -396,9 +418,12 @@ def _stream(run: Run):
         while True:
             run.news.wait(TICK)
             run.news.clear()
-            wait = last + TICK - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
+            while not run.ended:  # space updates TICK apart; the final one goes out at once
+                wait = last + TICK - time.perf_counter()
+                if wait <= 0:
+                    break
+                run.news.wait(wait)  # a new grid waits for the next update; the run's end does not
+                run.news.clear()
             last = time.perf_counter()
             if run.error:
                 raise gr.Error(run.error)
@@ -413,7 +438,7 @@ def _stream(run: Run):
                 if table.empty:  # an empty table makes Vega guess the types wrong ("term" as a number)
                     table = None
             # The same table again rather than gr.skip(): once a plot came back blank after skips (Gradio 6.31).
-            yield (grid if grid is not shown else gr.skip()), run.status(), (gr.skip() if table is None else table)
+            yield (grid if grid != shown else gr.skip()), run.status(), (gr.skip() if table is None else table)
             shown, shown_step = grid, run.step
             if ended:
                 return
@@ -429,8 +454,7 @@ def live_stop(box):
     took = time.perf_counter() - t
     if run.ended:
         return f"Stopped at step {run.step:,} (the worker ended in {took:.2f} s)."
-    return (f"Stop pressed at step {run.step:,}: no more steps are taken; the run is scoring and saving its "
-            "checkpoint.")
+    return f"Stop pressed at step {run.step:,}: no more steps are taken; the run is saving its checkpoint."
 
 
 def live_pause(box):
@@ -508,9 +532,14 @@ def live_scrub(position, box):
 
 
 def _warm_up() -> None:
-    """Import and run matplotlib once at startup, so the first toy grid after Train is not its import (~1-3 s)."""
-    from genlab.images import figure, figure_to_pil
+    """Load the toys' chart fonts and import matplotlib once at startup, so neither the first toy grid after Train
+    nor the toys tab's first plot pays for it (matplotlib's import is ~1-3 s on a busy CPU)."""
+    import torch
 
+    from genlab.images import figure, figure_to_pil
+    from genlab.models import numbers
+
+    numbers.quick_plot(torch.zeros(1, dtype=torch.long))
     fig = figure(1, 1)
     fig.subplots().plot([0, 1])
     figure_to_pil(fig)
