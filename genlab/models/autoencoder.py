@@ -72,7 +72,8 @@ class Trainer:
     def __init__(self, cfg: Config, data_root=None, device="cpu"):
         self.cfg, self.device = cfg, device
         self.model = Model(cfg).to(device)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        # fused: one vectorised pass over all parameters instead of ~10 elementwise ops per tensor
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, fused=True)
         x, _ = data.mnist_images(data_root, train=True)
         self.train_x = x[:cfg.limit] if cfg.limit else x
         test_x, test_y = data.mnist_images(data_root, train=False)
@@ -89,7 +90,8 @@ class Trainer:
     def train_step(self, x: torch.Tensor) -> dict:
         # ||x − x̂||² summed over pixels, averaged over the batch (the book sums over the batch too;
         # Adam does not care about that constant factor).
-        loss = (self.model(x) - x).pow(2).flatten(1).sum(dim=1).mean()
+        # One fused op (and one in backward) instead of sub, pow, sum and mean: the same number.
+        loss = nn.functional.mse_loss(self.model(x), x, reduction="sum") / len(x)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

@@ -148,8 +148,9 @@ class Trainer:
         self.model.G.to(memory_format=self.mem)
         self.ema_steps = 0
         betas = (cfg.beta1, cfg.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas)
+        # fused: one vectorised pass over all parameters instead of ~10 elementwise ops per tensor
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas, fused=True)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas, fused=True)
         self.bce = nn.BCELoss()
         self.fixed = noise(32, cfg.z_dim, seed=1234, device=device).reshape(32, cfg.z_dim, 1, 1)
 
@@ -172,13 +173,17 @@ class Trainer:
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
-        # G: the non-saturating loss −log D(G(z))
-        loss_g = self.bce(self.D(fake), ones)
-        if self.train_only != "D":
-            self.opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            self.opt_g.step()
-            self._update_ema()
+        # G: the non-saturating loss −log D(G(z)); D frozen meanwhile, so backward skips D's weight gradients
+        self.D.requires_grad_(False)
+        try:
+            loss_g = self.bce(self.D(fake), ones)
+            if self.train_only != "D":
+                self.opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                self.opt_g.step()
+                self._update_ema()
+        finally:
+            self.D.requires_grad_(True)
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
 
     @torch.no_grad()
@@ -186,8 +191,7 @@ class Trainer:
         self.ema_steps += 1
         # Warm-up: early on average over ~the steps so far, not over 1/(1−decay) steps of noise.
         decay = min(self.cfg.ema, (1 + self.ema_steps) / (10 + self.ema_steps))
-        for e, p in zip(self.model.G.parameters(), self.G.parameters()):
-            e.lerp_(p, 1 - decay)
+        torch._foreach_lerp_(list(self.model.G.parameters()), list(self.G.parameters()), 1 - decay)
 
     @torch.no_grad()
     def _ready(self) -> Model:

@@ -130,7 +130,7 @@ def loss_terms(model: Model, x: torch.Tensor, kl_weight: float) -> dict[str, tor
     """Per-image means of the two terms and their weighted sum (the book sums over the batch too;
     dividing by the batch size only rescales the gradient, which Adam ignores)."""
     recon, mu, logvar = model(x)
-    rec = (recon - x).pow(2).flatten(1).sum(dim=1).mean()
+    rec = (recon - x).pow(2).sum(dim=(1, 2, 3)).mean()  # not flatten(1): that copies a channels_last tensor
     kl = kl_divergence(mu, logvar).mean()
     return {"loss": rec + kl_weight * kl, "recon": rec, "kl": kl}
 
@@ -178,8 +178,10 @@ def split_files(root=None) -> tuple[list[str], list[str]]:
 class Trainer:
     def __init__(self, cfg: Config, data_root=None, device="cpu"):
         self.cfg, self.device = cfg, device
-        self.model = Model(cfg).to(device)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        # channels_last: oneDNN's convolutions run faster on NHWC tensors on this CPU (the weights keep their
+        # shapes; checkpoint.save writes them contiguous). fused Adam: one vectorised pass over all parameters.
+        self.model = Model(cfg).to(device, memory_format=torch.channels_last)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, fused=True)
         self.train_x, self.held_x = load_faces(data_root, cfg.image_size, cfg.limit)
         self.dataset = {"name": "CelebA faces with/without eyeglasses (glasses/G + glasses/NoG), train split",
                         "size": len(self.train_x)}
@@ -199,6 +201,7 @@ class Trainer:
             yield x.to(self.device)
 
     def train_step(self, x: torch.Tensor) -> dict:
+        x = x.contiguous(memory_format=torch.channels_last)
         self.model.train()
         terms = loss_terms(self.model, x, self.cfg.kl_weight)
         self.opt.zero_grad(set_to_none=True)
