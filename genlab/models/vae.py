@@ -16,6 +16,7 @@ Both read glasses/G and glasses/NoG, centre-cropped square, and train on the fix
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,12 +154,18 @@ def load_faces(root, size: int, limit: int = 0) -> tuple[torch.Tensor, torch.Ten
 
 
 def attributes(root=None) -> dict[str, dict[str, int]]:
-    """attributes.csv as {"G/000053.jpg": {"glasses": 1, "male": 1}, ...}."""
-    import csv
-
+    """attributes.csv as {"G/000053.jpg": {"glasses": 1, "male": 1}, ...} (shared: do not modify it)."""
     path = data.data_root(root) / "glasses" / "attributes.csv"
     if not path.is_file():
         raise data.DataError(f"{path} is missing: it gives the glasses / male labels of every face.")
+    return _read_attributes(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_attributes(path: str, mtime_ns: int) -> dict[str, dict[str, int]]:
+    """Parsed once per file version: the Face VAE tab asks for it for every face it shows."""
+    import csv
+
     with open(path, newline="") as f:
         return {r["filename"]: {"glasses": int(r["glasses"]), "male": int(r["male"])} for r in csv.DictReader(f)}
 
