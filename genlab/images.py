@@ -6,8 +6,10 @@ import io
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torchvision.transforms import functional as TF
-from torchvision.utils import make_grid
+
+# No torchvision here: importing it costs 1.7-2.9 s of the app's start-up (its __init__ pulls in torch._dynamo),
+# and these three conversions are a few tensor ops. tests/test_images.py checks they equal torchvision's
+# make_grid, to_pil_image and to_tensor exactly.
 
 MAX_UPLOAD_PIXELS = 40_000_000  # refuse decompression bombs before decoding
 
@@ -17,16 +19,34 @@ class ImageInputError(ValueError):
 
 
 def grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 1.0) -> torch.Tensor:
-    """N×C×H×W in [0, 1] -> one C×H'×W' grid image."""
-    return make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=padding, pad_value=pad_value)
+    """N×C×H×W in [0, 1] -> one C×H'×W' grid image, laid out as torchvision's make_grid (grey becomes RGB)."""
+    x = images.detach().float().clamp(0, 1).cpu()
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    n, c, h, w = x.shape
+    if n == 1:
+        return x[0].clone()  # make_grid does not pad a single image
+    cols = min(nrow, n)
+    rows = -(-n // cols)
+    cells = x.new_full((rows * cols, c, h + padding, w + padding), pad_value)
+    cells[:n, :, padding:, padding:] = x  # each cell: padding above and left of its image
+    out = cells.view(rows, cols, c, h + padding, w + padding).permute(2, 0, 3, 1, 4)
+    out = out.reshape(c, rows * (h + padding), cols * (w + padding))
+    return torch.nn.functional.pad(out, (0, padding, 0, padding), value=pad_value)
 
 
 def to_pil(image: torch.Tensor, scale: int = 1) -> Image.Image:
     """C×H×W in [0, 1] -> PIL (RGB or L), optionally upscaled with nearest neighbour for crisp pixels."""
-    img = TF.to_pil_image(image.detach().float().clamp(0, 1).cpu())
+    arr = image.detach().float().clamp(0, 1).cpu().mul(255).byte().permute(1, 2, 0).numpy()
+    img = Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     return img
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """RGB PIL -> 3×H×W float tensor in [0, 1]."""
+    return torch.from_numpy(np.array(img, dtype=np.uint8)).permute(2, 0, 1).float().div(255)
 
 
 def grid_pil(images: torch.Tensor, nrow: int = 8, scale: int = 1) -> Image.Image:
@@ -114,8 +134,7 @@ def load_face(data, size: int) -> torch.Tensor:
     """An upload -> 3×size×size float tensor in [0, 1]: RGB, centre-cropped square, resized."""
     img = load_upload(data)
     img, _ = square_crop(img)
-    img = img.resize((size, size), Image.LANCZOS)
-    return TF.to_tensor(img)
+    return to_tensor(img.resize((size, size), Image.LANCZOS))
 
 
 def figure(w: float = 6, h: float = 4):

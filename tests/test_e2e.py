@@ -294,6 +294,7 @@ def test_digits_reconstruct_interpolate_figure(page):
         shot(page, "digits_notice")
         return
     p = panel(page)
+    p.get_by_text("#3: 0", exact=True).wait_for()  # the picker is filled on page load, not at start-up
     p.get_by_label("test digit", exact=True).check()
     p.get_by_label("test digit index").fill("7")
     p.get_by_role("button", name="Reconstruct", exact=True).click()

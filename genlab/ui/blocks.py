@@ -161,9 +161,9 @@ def build(session):
             c_table = gr.Dataframe(label="output (numbers)", interactive=False)
     c_text = gr.Markdown()
     # The figures carry their own titles; a label badge would cover them.
-    c_fig = gr.Image(label="each input cell's copy of the kernel, and their sum", type="pil",
+    c_fig = gr.Image(label="each input cell's copy of the kernel, and their sum", type="pil", format="png",
                      interactive=False, show_label=False)
-    c_cmp = gr.Image(label="ordinary vs transposed convolution", type="pil", interactive=False,
+    c_cmp = gr.Image(label="ordinary vs transposed convolution", type="pil", format="png", interactive=False,
                      show_label=False)
 
     gr.Markdown("#### Batch normalization (`nn.BatchNorm2d`)")
@@ -182,8 +182,8 @@ def build(session):
             bn_go = gr.Button("Normalize", variant="primary")
     b_table = gr.Dataframe(label="per-channel statistics", interactive=False)
     b_text = gr.Markdown()
-    b_fig = gr.Image(label="values per channel", type="pil", interactive=False)
-    b_run = gr.Image(label="running statistics", type="pil", interactive=False)
+    b_fig = gr.Image(label="values per channel", type="pil", format="png", interactive=False)
+    b_run = gr.Image(label="running statistics", type="pil", format="png", interactive=False)
     # The book's example figures take seconds of matplotlib: drawn on the first page load, not at start-up.
     gr.on(None, _book_examples, None, [c_table, c_fig, c_cmp, c_text, b_table, b_fig, b_run, b_text],
           show_progress="hidden")

@@ -141,9 +141,23 @@ def figure_2x10(model, x, y):
     return grid_pil(torch.cat([orig, rec]), nrow=10, scale=3)
 
 
-def picker_images() -> list:
+@functools.lru_cache(maxsize=1)
+def _picker_images() -> tuple:
     x, y = _test_digits()
-    return [(to_pil(data.to_unit(x[i]), scale=2), f"#{i}: {int(y[i])}") for i in _pick_indices()]
+    return tuple((to_pil(data.to_unit(x[i]), scale=2), f"#{i}: {int(y[i])}") for i in _pick_indices())
+
+
+def warm_up() -> None:
+    """Read the test digits once the app is up (app.py): the first page load then finds them ready."""
+    picker_images()
+
+
+def picker_images():
+    """The picker gallery's 40 test digits, or an empty gallery saying why (MNIST missing)."""
+    try:
+        return list(_picker_images())
+    except data.DataError as e:
+        return gr.update(value=[], label=f"Test digits are not available ({e}); drawing still works.")
 
 
 def build(session):
@@ -152,11 +166,6 @@ def build(session):
     if not common.notice(NAME):
         return
     gr.Markdown(common.card_line(NAME))
-    try:
-        picks = picker_images()
-    except data.DataError as e:
-        picks = []
-        gr.Markdown(f"Test digits are not available ({e}); drawing still works.")
     with gr.Row():
         with gr.Column():
             pad = gr.Sketchpad(label="draw a digit (white canvas, dark ink)", type="pil", image_mode="RGBA",
@@ -165,14 +174,16 @@ def build(session):
             source = gr.Radio(["drawing", "test digit"], value="drawing", label="reconstruct")
             index = gr.Number(value=0, precision=0, label="test digit index (0-9999); or click one below")
             go = gr.Button("Reconstruct", variant="primary")
-            gallery = gr.Gallery(picks, label="MNIST test digits (click one)", columns=10, height=260,
+            gallery = gr.Gallery(label="MNIST test digits (click one)", columns=10, height=260,
                                  allow_preview=False)
         with gr.Column():
             with gr.Row():
-                inp = gr.Image(label="input, 28×28", type="pil", interactive=False)
-                out = gr.Image(label="reconstruction", type="pil", interactive=False)
-            plot = gr.Image(label="code", type="pil", interactive=False)
+                inp = gr.Image(label="input, 28×28", type="pil", format="png", interactive=False)
+                out = gr.Image(label="reconstruction", type="pil", format="png", interactive=False)
+            plot = gr.Image(label="code", type="pil", format="png", interactive=False)
             text = gr.Markdown()
+    # Filled on page load, not at start-up: reading MNIST goes through torchvision, whose import costs ~2 s.
+    gr.on(None, picker_images, None, gallery, show_progress="hidden")
     go.click(lambda d, i, s, sess: reconstruct(d, i, s, sess.get(NAME)), [pad, index, source, session],
              [inp, out, plot, text], api_name="digits_reconstruct")
 
@@ -184,13 +195,13 @@ def build(session):
 
     gr.Markdown("#### Slide between two digits' codes")
     with gr.Row():
-        a = gr.Number(value=_pick_indices()[0] if picks else 3, precision=0, label="test digit A")
-        b = gr.Number(value=_pick_indices()[4 * 7] if picks else 0, precision=0, label="test digit B")
+        a = gr.Number(value=3, precision=0, label="test digit A")  # the first 0 of the MNIST test set
+        b = gr.Number(value=0, precision=0, label="test digit B")  # and its first 7
         t = gr.Slider(0, 1, value=0.5, step=0.05, label="A → B")
         steps = gr.Slider(2, 16, value=9, step=1, label="frames in the strip")
     with gr.Row():
-        frame = gr.Image(label="decoded code at the slider", type="pil", interactive=False, scale=1)
-        strip = gr.Image(label="A, the path, B", type="pil", interactive=False, scale=4)
+        frame = gr.Image(label="decoded code at the slider", type="pil", format="png", interactive=False, scale=1)
+        strip = gr.Image(label="A, the path, B", type="pil", format="png", interactive=False, scale=4)
     go2 = gr.Button("Interpolate")
     run = lambda a_, b_, t_, n_, sess: interpolate(a_, b_, t_, n_, sess.get(NAME))  # noqa: E731
     go2.click(run, [a, b, t, steps, session], [frame, strip], api_name="digits_interpolate")
@@ -198,5 +209,5 @@ def build(session):
 
     gr.Markdown("#### The book's figure: one test digit per class (top), reconstructed (bottom)")
     fig_btn = gr.Button("Draw the figure")
-    fig = gr.Image(type="pil", interactive=False, show_label=False)
+    fig = gr.Image(type="pil", format="png", interactive=False, show_label=False)
     fig_btn.click(lambda sess: book_figure(sess.get(NAME)), [session], fig, api_name="digits_book_figure")

@@ -233,7 +233,7 @@ def interpolate(image_a, image_b, t, frames, override=None):
 
 def upload_preview(slot, what: str):
     """A preview image under an upload slot, refreshed whenever the slot changes (upload, click, clear)."""
-    shown = gr.Image(label="your image, centre square in red", type="pil", interactive=False, height=160)
+    shown = gr.Image(label="your image, centre square in red", type="pil", format="png", interactive=False, height=160)
     slot.change(preview, [slot], [shown], api_name=f"vae_preview_{what}")
     return shown
 
@@ -254,7 +254,7 @@ def build(session):
         n = gr.Slider(1, 64, value=16, step=1, label="faces")
         seed = gr.Number(value=0, precision=0, label="seed")
         go = gr.Button("Sample", variant="primary")
-    samples = gr.Image(type="pil", interactive=False, show_label=False)
+    samples = gr.Image(type="pil", format="png", interactive=False, show_label=False)
     go.click(lambda n_, s_, sess: sample(n_, s_, sess.get(NAME)), [n, seed, session], samples, api_name="vae_sample")
 
     gr.Markdown("#### Dataset faces\nBrowse the faces, then click one: it goes where the radio says.")
@@ -276,8 +276,8 @@ def build(session):
             rin = gr.File(label="upload a face (any image; or click one above)", elem_id="vae-upload-reconstruct",
                           **UPLOAD)
             upload_preview(rin, "reconstruct")
-        rseen = gr.Image(label="what the model sees", type="pil", interactive=False)
-        rout = gr.Image(label="reconstruction", type="pil", interactive=False)
+        rseen = gr.Image(label="what the model sees", type="pil", format="png", interactive=False)
+        rout = gr.Image(label="reconstruction", type="pil", format="png", interactive=False)
     rtext = gr.Markdown()
     rbtn = gr.Button("Reconstruct", variant="primary")
     rbtn.click(lambda im, sess: reconstruct(im, sess.get(NAME)), [rin, session], [rseen, rout, rtext],
@@ -304,10 +304,10 @@ def build(session):
         wc = gr.Slider(-2, 2, value=1, step=0.1, label="weight of C")
     abtn = gr.Button("Compute", variant="primary")
     with gr.Row():
-        oa = gr.Image(label="decoded A", type="pil", interactive=False)
-        ob = gr.Image(label="decoded B", type="pil", interactive=False)
-        oc = gr.Image(label="decoded C", type="pil", interactive=False)
-        ores = gr.Image(label="wA·A + wB·B + wC·C", type="pil", interactive=False)
+        oa = gr.Image(label="decoded A", type="pil", format="png", interactive=False)
+        ob = gr.Image(label="decoded B", type="pil", format="png", interactive=False)
+        oc = gr.Image(label="decoded C", type="pil", format="png", interactive=False)
+        ores = gr.Image(label="wA·A + wB·B + wC·C", type="pil", format="png", interactive=False)
     atext = gr.Markdown()
     run_arith = lambda g, a, b, c, sess: arithmetic(g, a, b, c, sess.get(NAME))  # noqa: E731
     abtn.click(run_arith, [groups, wa, wb, wc, session], [oa, ob, oc, ores, atext], api_name="vae_arithmetic")
@@ -326,12 +326,12 @@ def build(session):
         with gr.Column():
             ib = gr.File(label="end face (upload, or click one above)", elem_id="vae-upload-end", **UPLOAD)
             upload_preview(ib, "end")
-        iframe = gr.Image(label="decoded code at the slider", type="pil", interactive=False)
+        iframe = gr.Image(label="decoded code at the slider", type="pil", format="png", interactive=False)
     with gr.Row():
         t = gr.Slider(0, 1, value=0.5, step=0.05, label="start → end")
         frames = gr.Slider(2, 16, value=8, step=1, label="frames in the strip")
         ibtn = gr.Button("Interpolate", variant="primary")
-    istrip = gr.Image(label="start, the path, end", type="pil", interactive=False)
+    istrip = gr.Image(label="start, the path, end", type="pil", format="png", interactive=False)
     run_interp = lambda a, b, t_, f, sess: interpolate(a, b, t_, f, sess.get(NAME))  # noqa: E731
     ibtn.click(run_interp, [ia, ib, t, frames, session], [iframe, istrip], api_name="vae_interpolate")
     t.release(run_interp, [ia, ib, t, frames, session], [iframe, istrip], api_name="vae_interpolate_slide")

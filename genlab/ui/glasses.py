@@ -185,7 +185,7 @@ def build(session):
     with gr.Row():
         draw = gr.Button("Draw")
         flip = gr.Button("Toggle glasses (same z)", variant="primary")
-    faces = gr.Image(value=generate(0, 16, "glasses"), label="generated faces", type="pil", interactive=False)
+    faces = gr.Image(value=generate(0, 16, "glasses"), label="generated faces", type="pil", format="png", interactive=False)
 
     gr.Markdown("#### Pick two faces: click a face to make it A, the next click makes B")
     with gr.Row():
@@ -204,8 +204,8 @@ def build(session):
     w = gr.Slider(0, 1, value=0.5, step=0.05, label="w (1 = glasses, 0 = none)")
     mf, ms = label_mix(s0, a0, 0.5)
     with gr.Row():
-        mix_face = gr.Image(value=mf, label="face A at w", type="pil", interactive=False)
-        mix_strip = gr.Image(value=ms, label="w = 1 … 0", type="pil", interactive=False)
+        mix_face = gr.Image(value=mf, label="face A at w", type="pil", format="png", interactive=False)
+        mix_strip = gr.Image(value=ms, label="w = 1 … 0", type="pil", format="png", interactive=False)
 
     gr.Markdown("#### From face A to face B at a fixed label (Fig 5.8)")
     with gr.Row():
@@ -213,14 +213,14 @@ def build(session):
         t_label = gr.Radio(list(LABELS), value="glasses", label="label")
     lf, ls = interpolate(s0, a0, b0, 0.5, "glasses")
     with gr.Row():
-        lerp_face = gr.Image(value=lf, label="z = (1 − t)·z_A + t·z_B", type="pil", interactive=False)
-        lerp_strip = gr.Image(value=ls, label="t = 0 … 1", type="pil", interactive=False)
+        lerp_face = gr.Image(value=lf, label="z = (1 − t)·z_A + t·z_B", type="pil", format="png", interactive=False)
+        lerp_strip = gr.Image(value=ls, label="t = 0 … 1", type="pil", format="png", interactive=False)
 
     gr.Markdown("#### {A, B} × {glasses, none} (Fig 5.9) and label steps × noise steps (Fig 5.10)")
     with gr.Row():
-        g2 = gr.Image(value=grid_2x2(s0, a0, b0), label="rows: A, B · columns: glasses, none", type="pil",
+        g2 = gr.Image(value=grid_2x2(s0, a0, b0), label="rows: A, B · columns: glasses, none", type="pil", format="png",
                       interactive=False)
-        g6 = gr.Image(value=grid_6x6(s0, a0, b0), label="rows: w = 1 … 0 · columns: z from A to B", type="pil",
+        g6 = gr.Image(value=grid_6x6(s0, a0, b0), label="rows: w = 1 … 0 · columns: z from A to B", type="pil", format="png",
                       interactive=False)
 
     gen_in = [seed, n, label, session]

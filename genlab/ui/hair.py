@@ -109,12 +109,12 @@ def build(session):
             upload = gr.File(label="upload a face (any image; the centre square is used)", type="filepath")
             direction = gr.Radio([(v, k) for k, v in LABELS.items()], value="black2blond", label="direction")
             go = gr.Button("Translate", variant="primary")
-        crop = gr.Image(label="your image, crop in red", type="pil", interactive=False, scale=1)
+        crop = gr.Image(label="your image, crop in red", type="pil", format="png", interactive=False, scale=1)
     with gr.Row():
-        orig = gr.Image(label="original", type="pil", interactive=False)
-        there = gr.Image(label="translated", type="pil", interactive=False)
-        back = gr.Image(label="round trip (translated back)", type="pil", interactive=False)
-        heat = gr.Image(label="|translated − original| (black: unchanged)", type="pil", interactive=False)
+        orig = gr.Image(label="original", type="pil", format="png", interactive=False)
+        there = gr.Image(label="translated", type="pil", format="png", interactive=False)
+        back = gr.Image(label="round trip (translated back)", type="pil", format="png", interactive=False)
+        heat = gr.Image(label="|translated − original| (black: unchanged)", type="pil", format="png", interactive=False)
     text = gr.Markdown()
     outputs = [crop, orig, there, back, heat, text]
 

@@ -155,12 +155,12 @@ def build_tab(session, name: str, prefix: str, intro: str, default_n: int = 32):
         mode = gr.Radio(list(MODES), value="spherical", label="interpolation")
         frames = gr.Slider(2, MAX_FRAMES, value=8, step=1, label="frames in the strip")
         slide = gr.Button("Interpolate", variant="primary")
-    strip_img = gr.Image(label="A → B", type="pil", interactive=False)
+    strip_img = gr.Image(label="A → B", type="pil", format="png", interactive=False)
     with gr.Row():
-        a_img = gr.Image(label="A", type="pil", interactive=False, height=160)
+        a_img = gr.Image(label="A", type="pil", format="png", interactive=False, height=160)
         t = gr.Slider(0, 1, value=0.5, step=0.01, label="t (0 = A, 1 = B)")
-        t_img = gr.Image(label="at t", type="pil", interactive=False, height=160)
-        b_img = gr.Image(label="B", type="pil", interactive=False, height=160)
+        t_img = gr.Image(label="at t", type="pil", format="png", interactive=False, height=160)
+        b_img = gr.Image(label="B", type="pil", format="png", interactive=False, height=160)
 
     def over(st):
         return (st or {}).get(name)

@@ -531,9 +531,9 @@ def live_scrub(position, box):
     return Image.open(io.BytesIO(png)), f"grid {i + 1} of {len(grids)} kept, at step {step:,}"
 
 
-def _warm_up() -> None:
-    """Load the toys' chart fonts and import matplotlib once at startup, so neither the first toy grid after Train
-    nor the toys tab's first plot pays for it (matplotlib's import is ~1-3 s on a busy CPU)."""
+def warm_up() -> None:
+    """Load the toys' chart fonts and import matplotlib once the app is up (app.py), so neither the first toy grid
+    after Train nor the toys tab's first plot pays for it (matplotlib's import is ~1-3 s on a busy CPU)."""
     import torch
 
     from genlab.images import figure, figure_to_pil
@@ -565,7 +565,6 @@ def build(session):
     if not names:
         gr.Markdown("⚠️ No model can be trained here.")
         return
-    threading.Thread(target=_warm_up, daemon=True).start()
     first = "clothing_gan" if "clothing_gan" in names else names[0]
     p0 = default_preset(first)
     c0, have = config(first, p0), field_names(first, p0)

@@ -79,7 +79,7 @@ def build(session):
                 cn = gr.Slider(10, 5_000, value=1_000, step=10, label="points")
                 cs = gr.Number(value=0, precision=0, label="seed")
             cb = gr.Button("Sample points", variant="primary")
-            cimg = gr.Image(label="generated (red) over y = 1.08^x", type="pil", interactive=False)
+            cimg = gr.Image(label="generated (red) over y = 1.08^x", type="pil", format="png", interactive=False)
             ctext = gr.Markdown()
         with gr.Column():
             gr.Markdown("#### Multiples-of-5 GAN")
@@ -89,7 +89,7 @@ def build(session):
                 nn_ = gr.Slider(10, 10_000, value=1_000, step=10, label="samples")
                 ns = gr.Number(value=0, precision=0, label="seed")
             nb = gr.Button("Sample numbers", variant="primary")
-            nimg = gr.Image(label="histogram of generated numbers", type="pil", interactive=False)
+            nimg = gr.Image(label="histogram of generated numbers", type="pil", format="png", interactive=False)
             ntext = gr.Markdown()
     with gr.Accordion("Train one in the page", open=False):
         gr.Markdown(f"Trains a fresh model from scratch (at most {TRAIN_SECONDS} s) and plots real vs "
@@ -101,7 +101,7 @@ def build(session):
         with gr.Row():
             go = gr.Button("Train", variant="primary")
             halt = gr.Button("Stop")
-        timg = gr.Image(label="progress", type="pil", interactive=False)
+        timg = gr.Image(label="progress", type="pil", format="png", interactive=False)
         ttext = gr.Markdown()
 
     cb.click(lambda n, s, st: sample_curve(n, s, st.get("curve_gan")), [cn, cs, session], [cimg, ctext],
