@@ -5,11 +5,37 @@ that, as on a Hugging Face Space). This file only assembles tabs; each lives in 
 """
 from __future__ import annotations
 
+import ctypes
 import importlib
 import os
+import sys
 import time
 
-import gradio as gr
+
+def tune_allocator() -> None:
+    """glibc malloc settings for a long-lived server of many threads handling MB-sized tensors.
+
+    With glibc's defaults the server's memory kept growing over thousands of requests (+136 MB from request
+    100 to 2,000; Python's own objects grew ~4 MB per 300 requests, tracemalloc): per-thread arenas and its
+    adaptive mmap threshold keep freed tensor buffers in fragmented heaps. Two arenas, tensors over 256 kB in
+    their own mappings (returned to the OS when freed) and trimming above 1 MB kept it flat (bench/load.py,
+    docs/BENCHMARKS.md). A MALLOC_*_ environment variable of the same name wins; elsewhere than glibc, nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    # mallopt parameters: M_TRIM_THRESHOLD -1, M_MMAP_THRESHOLD -3, M_ARENA_MAX -8 (malloc.h)
+    for env, param, value in (("MALLOC_ARENA_MAX", -8, 2), ("MALLOC_MMAP_THRESHOLD_", -3, 256 * 1024),
+                              ("MALLOC_TRIM_THRESHOLD_", -1, 1024 * 1024)):
+        if env not in os.environ:
+            libc.mallopt(param, value)
+
+
+tune_allocator()
+
+import gradio as gr  # noqa: E402
 
 # (tab title, module in genlab.ui with build(session)). `session` is a gr.State dict {model name: model}
 # of models this browser session trained in the page; tabs prefer them over the shipped checkpoint.
