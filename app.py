@@ -19,8 +19,9 @@ def tune_allocator() -> None:
     100 to 2,000; Python's own objects grew ~4 MB per 300 requests, tracemalloc): per-thread arenas and its
     adaptive mmap threshold keep freed tensor buffers in fragmented heaps. Two arenas, tensors over 256 kB in
     their own mappings (returned to the OS when freed) and trimming above 1 MB kept it flat (bench/load.py,
-    docs/BENCHMARKS.md). A MALLOC_*_ environment variable of the same name wins; elsewhere than glibc, nothing."""
-    if not sys.platform.startswith("linux"):
+    docs/BENCHMARKS.md). A MALLOC_* environment variable of the same name wins; GENLAB_GLIBC_DEFAULTS=1 skips all
+    three (for comparison); elsewhere than glibc, nothing."""
+    if not sys.platform.startswith("linux") or os.environ.get("GENLAB_GLIBC_DEFAULTS") == "1":
         return
     try:
         libc = ctypes.CDLL("libc.so.6")
@@ -90,6 +91,9 @@ demo.queue(default_concurrency_limit=int(os.environ.get("GENLAB_CONCURRENCY", "4
 
 if __name__ == "__main__":
     # Uploads are faces: 20 MB is plenty, and bigger files are refused before they reach a handler.
-    demo.launch(max_file_size="20mb", prevent_thread_lock=True)
+    # Gradio keeps a copy of every component's config for each browser session (~0.6 MB here, bench/memory_probe.py)
+    # until 10,000 sessions by default: ~6 GB on a public Space. The 500 most recently used sessions are kept.
+    demo.launch(max_file_size="20mb", prevent_thread_lock=True,
+                state_session_capacity=int(os.environ.get("GENLAB_SESSIONS", "500")))
     warm_up()
     demo.block_thread()
