@@ -102,7 +102,7 @@ def load_folder(folder: str | os.PathLike, size: int, limit: int | None = None) 
     Decoded once and cached under the cache dir, keyed on the file list, size and limit, so a second
     run starts in a second instead of decoding thousands of JPEGs again.
     """
-    from torchvision.io import ImageReadMode, decode_image
+    from PIL import Image
     from torchvision.transforms.v2 import functional as F
 
     files = image_files(Path(folder))[:limit]
@@ -118,7 +118,8 @@ def load_folder(folder: str | os.PathLike, size: int, limit: int | None = None) 
             cached.unlink(missing_ok=True)
     out = torch.empty(len(files), 3, size, size, dtype=torch.uint8)
     for i, p in enumerate(files):
-        img = decode_image(str(p), mode=ImageReadMode.RGB)
+        with Image.open(p) as im:  # PIL: torchvision 0.29 deprecated its own image decoding
+            img = F.pil_to_tensor(im.convert("RGB"))
         s = min(img.shape[-2:])
         img = F.center_crop(img, [s, s])
         if s != size:
