@@ -16,8 +16,8 @@ def tune_allocator() -> None:
     """glibc malloc settings for a long-lived server of many threads handling MB-sized tensors.
 
     With glibc's defaults the server's memory kept growing over thousands of requests (+136 MB from request
-    100 to 2,000; Python's own objects grew ~4 MB per 300 requests, tracemalloc): per-thread arenas and its
-    adaptive mmap threshold keep freed tensor buffers in fragmented heaps. Two arenas, tensors over 256 kB in
+    100 to 2,000), mostly outside Python (bench/memory_probe.py: RSS +88 MB over 300 requests, Python objects
+    +11 MB): per-thread arenas and its adaptive mmap threshold keep freed tensor buffers in fragmented heaps. Two arenas, tensors over 256 kB in
     their own mappings (returned to the OS when freed) and trimming above 1 MB kept it flat (bench/load.py,
     docs/BENCHMARKS.md). A MALLOC_* environment variable of the same name wins; GENLAB_GLIBC_DEFAULTS=1 skips all
     three (for comparison); elsewhere than glibc, nothing."""

@@ -1,6 +1,7 @@
 """Benchmark: app cold start (process start -> first HTTP 200) and the ch3 toys' training steps/s.
 
     python bench/core.py [--repeats 3]
+    python bench/core.py --breakdown    # where start-up goes: imports, each tab's build
 
 Prints a Markdown table. Not a test: numbers depend on the machine and on what else runs on it.
 """
@@ -88,10 +89,51 @@ def toy_steps_per_s(name: str, steps: int = 300) -> float:
     return steps / (time.perf_counter() - t0)
 
 
+BREAKDOWN = r"""
+import ast, importlib, io, sys, time
+t = time.perf_counter(); import torch; t_torch = time.perf_counter() - t
+t = time.perf_counter(); import gradio as gr; t_gradio = time.perf_counter() - t
+sys.path.insert(0, ".")
+tree = ast.parse(open("app.py").read())  # app.py's TABS, without importing app (that builds every tab)
+TABS = next(ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "TABS")
+rows = [("import torch", t_torch), ("import gradio", t_gradio)]
+with gr.Blocks():
+    session = gr.State({})
+    for title, module in TABS:
+        t = time.perf_counter()
+        with gr.Tab(title):
+            importlib.import_module(f"genlab.ui.{module}").build(session)
+        rows.append((f"build tab {title}", time.perf_counter() - t))
+t = time.perf_counter(); import torchvision; rows.append(("import torchvision (not at start-up)", time.perf_counter() - t))
+from PIL import Image
+face = Image.open(sorted(__import__("pathlib").Path("genlab/ui/examples/hair").glob("*.png"))[0]).convert("RGB")
+images = {"a photo, 256 px": face.resize((256, 256)),
+          "a 64 px face shown ×4 (as generated images are)": face.resize((64, 64)).resize((256, 256), Image.NEAREST)}
+for what, img in images.items():
+    for fmt in ("webp", "png"):  # Gradio's default image format for outputs, and ours
+        t = time.perf_counter()
+        for _ in range(20):
+            img.save(io.BytesIO(), fmt)
+        rows.append((f"encode {what} as {fmt.upper()}", (time.perf_counter() - t) / 20))
+for what, s in rows:
+    print(f"| {what} | {s * 1000:.0f} |")
+"""
+
+
+def breakdown() -> None:
+    """Where start-up time goes, in a fresh process: imports, each tab's build, and image encodings."""
+    print("| step (fresh process) | ms |\n|---|---|", flush=True)
+    subprocess.run([sys.executable, "-c", BREAKDOWN], cwd=ROOT, check=True, stderr=subprocess.DEVNULL,
+                   env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--breakdown", action="store_true", help="only print where start-up time goes")
     a = p.parse_args()
+    if a.breakdown:
+        return breakdown()
     import torch
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "

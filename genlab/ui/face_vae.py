@@ -233,7 +233,7 @@ def interpolate(image_a, image_b, t, frames, override=None):
 
 def upload_preview(slot, what: str):
     """A preview image under an upload slot, refreshed whenever the slot changes (upload, click, clear)."""
-    shown = gr.Image(label="your image, centre square in red", type="pil", format="png", interactive=False, height=160)
+    shown = gr.Image(label="your image, centre square in red", type="pil", interactive=False, height=160)
     slot.change(preview, [slot], [shown], api_name=f"vae_preview_{what}")
     return shown
 

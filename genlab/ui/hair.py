@@ -109,7 +109,8 @@ def build(session):
             upload = gr.File(label="upload a face (any image; the centre square is used)", type="filepath")
             direction = gr.Radio([(v, k) for k, v in LABELS.items()], value="black2blond", label="direction")
             go = gr.Button("Translate", variant="primary")
-        crop = gr.Image(label="your image, crop in red", type="pil", format="png", interactive=False, scale=1)
+        # a photo: Gradio's WebP (PNG takes 3× as long for photos); the model's blocky pixels below go out as PNG
+        crop = gr.Image(label="your image, crop in red", type="pil", interactive=False, scale=1)
     with gr.Row():
         orig = gr.Image(label="original", type="pil", format="png", interactive=False)
         there = gr.Image(label="translated", type="pil", format="png", interactive=False)
