@@ -171,15 +171,14 @@ def load_run(url: str, proc, users: int, seconds: float, gradio_downloads: bool)
             print(f"  {name}: {e}")
 
 
-def leak_run(url: str, proc, n: int, users: int):
+def round_robin(url: str, n: int, users: int, start: int = 0, on_done=None) -> int:
+    """Requests start..start+n-1 over leak_calls() from `users` concurrent clients; on_done(count) after each
+    answer. Returns the number of failed requests."""
     todo = leak_calls()
-    marks = sorted({m for m in MARKS if m < n} | {n})
-    rss: dict[int, float] = {}
     done, errors = [0], [0]
     lock = threading.Lock()
-    nxt = iter(range(n))
+    nxt = iter(range(start, start + n))
     clients = [User(url) for _ in range(users)]
-    t0 = time.time()
 
     def user(i: int):
         while True:
@@ -194,17 +193,31 @@ def leak_run(url: str, proc, n: int, users: int):
                     errors[0] += 1
             with lock:
                 done[0] += 1
-                if done[0] in marks:
-                    rss[done[0]] = mem(proc.pid, "VmRSS")
+                if on_done:
+                    on_done(done[0])
 
     threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return errors[0]
+
+
+def leak_run(url: str, proc, n: int, users: int):
+    todo = leak_calls()
+    marks = sorted({m for m in MARKS if m < n} | {n})
+    rss: dict[int, float] = {}
+    t0 = time.time()
+
+    def mark(done: int):
+        if done in marks:
+            rss[done] = mem(proc.pid, "VmRSS")
+
+    errors = round_robin(url, n, users, on_done=mark)
     names = ", ".join(name for name, _ in todo)
     print(f"\nmemory over {n} requests ({users} concurrent clients, round robin over {names}) in "
-          f"{time.time() - t0:.0f} s, {errors[0]} errors:\n")
+          f"{time.time() - t0:.0f} s, {errors} errors:\n")
     print("| requests | server RSS MB |\n|---|---|")
     for m in marks:
         print(f"| {m} | {rss[m]:.0f} |")

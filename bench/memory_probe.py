@@ -16,7 +16,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import tracemalloc
 from pathlib import Path
 
@@ -27,28 +26,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 def client(url: str, n: int, start: int) -> None:
     import load
 
-    todo, lock, errors = load.leak_calls(), threading.Lock(), [0]
-    users, nxt = [load.User(url) for _ in range(4)], iter(range(start, start + n))
-
-    def run(i: int):
-        while True:
-            with lock:
-                k = next(nxt, None)
-            if k is None:
-                return
-            try:
-                users[i].call(todo[k % len(todo)][1], k)
-            except Exception:
-                with lock:
-                    errors[0] += 1
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors[0]:
-        raise SystemExit(f"{errors[0]} of {n} requests failed")
+    errors = load.round_robin(url, n, users=4, start=start)
+    if errors:
+        raise SystemExit(f"{errors} of {n} requests failed")
 
 
 def rss_mb() -> float:
