@@ -20,6 +20,7 @@ from torch import nn
 
 from .. import data
 from ..latent import noise
+from . import frozen
 
 KIND = "conditional"
 GLASSES = (1.0, 0.0)
@@ -248,13 +249,10 @@ class Trainer:
         if self.train_only != "D":
             yl = y[-n:]
             fake = G(torch.randn(n, cfg.z_dim, device=self.device), yl)
-            self.D.requires_grad_(False)  # the G step needs gradients through D, not for D's weights
-            try:
+            with frozen(self.D):  # the G step needs gradients through D, not for D's weights
                 loss_g = -self.D(with_labels(fake, yl)).mean()  # L_G = −E[D(G(z, y), y)]
                 self.opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
-            finally:
-                self.D.requires_grad_(True)
             self.opt_g.step()
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "w_dist": w_dist.item(), "gp": gp.item()}
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..data import fashion_images, to_signed
 from ..latent import noise
+from . import frozen
 
 KIND = "image_gan"
 SIDE = 28
@@ -140,15 +141,12 @@ class Trainer:
             loss_d.backward()
             self.opt_d.step()
         # G: the non-saturating loss −log D(G(z)); D frozen meanwhile, so backward skips D's weight gradients
-        self.D.requires_grad_(False)
-        try:
+        with frozen(self.D):
             loss_g = self.bce(self.D(fake), ones)
             if self.train_only != "D":
                 self.opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 self.opt_g.step()
-        finally:
-            self.D.requires_grad_(True)
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
 
     def judge(self):

@@ -39,6 +39,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import frozen
+
 KIND = "translate"
 DIRECTIONS = ("black2blond", "blond2black")
 FOLDERS = ("hair/black", "hair/blond")
@@ -286,23 +288,20 @@ class Trainer:
         out_g = G(torch.cat([x, fake_x, y] if cfg.identity_weight else [x, fake_x]))
         fake_y, rec_y = out_g[:nx], out_g[nx:nx + ny]
         rec_x = Fn(fake_y)
-        self.D_blond.requires_grad_(False)
-        self.D_black.requires_grad_(False)
-        p_y, p_x = self.D_blond(fake_y), self.D_black(fake_x)
-        adv = mse(p_y, torch.ones_like(p_y)) + mse(p_x, torch.ones_like(p_x))
-        cyc = F.l1_loss(rec_x, x) + F.l1_loss(rec_y, y)
-        loss_g = adv + cfg.cycle_weight * cyc
-        if cfg.identity_weight:
-            idt = F.l1_loss(out_g[nx + ny:], y) + F.l1_loss(out_f[ny:], x)
-            loss_g = loss_g + cfg.identity_weight * idt
-        if self.train_only != "D":
-            self.opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            self.opt_g.step()
+        with frozen(self.D_blond, self.D_black):
+            p_y, p_x = self.D_blond(fake_y), self.D_black(fake_x)
+            adv = mse(p_y, torch.ones_like(p_y)) + mse(p_x, torch.ones_like(p_x))
+            cyc = F.l1_loss(rec_x, x) + F.l1_loss(rec_y, y)
+            loss_g = adv + cfg.cycle_weight * cyc
+            if cfg.identity_weight:
+                idt = F.l1_loss(out_g[nx + ny:], y) + F.l1_loss(out_f[ny:], x)
+                loss_g = loss_g + cfg.identity_weight * idt
+            if self.train_only != "D":
+                self.opt_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                self.opt_g.step()
 
         # Discriminators: ½[(D(real) - 1)² + D(fake)²], fakes drawn through the replay buffer.
-        self.D_blond.requires_grad_(True)
-        self.D_black.requires_grad_(True)
         fy, fx = self.pool_blond(fake_y.detach()), self.pool_black(fake_x.detach())
         d_y, d_x = self.D_blond(torch.cat([y, fy])), self.D_black(torch.cat([x, fx]))  # real and fake in one call
         r_y, f_y, r_x, f_x = d_y[:ny], d_y[ny:], d_x[:nx], d_x[nx:]

@@ -25,6 +25,7 @@ from torch import nn
 
 from ..data import data_root as resolve_root, folder_split, load_folder, to_signed
 from ..latent import noise
+from . import frozen
 
 CHUNK = 8  # generate() runs the generator on batches of exactly this many codes
 
@@ -180,16 +181,13 @@ class Trainer:
             loss_d.backward()
             self.opt_d.step()
         # G: the non-saturating loss −log D(G(z)); D frozen meanwhile, so backward skips D's weight gradients
-        self.D.requires_grad_(False)
-        try:
+        with frozen(self.D):
             loss_g = self.bce(self.D(fake), ones)
             if self.train_only != "D":
                 self.opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 self.opt_g.step()
                 self._update_ema()
-        finally:
-            self.D.requires_grad_(True)
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
 
     @torch.no_grad()
