@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..charts import Chart
 from ..latent import noise
-from .numbers import Chart
 
 KIND = "points"
 
