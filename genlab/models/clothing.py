@@ -35,13 +35,15 @@ class Config:
     dropout: float = 0.3
     leak: float = 0.0  # negative slope of the hidden activations: 0 = ReLU (the book), 0.2 = LeakyReLU(0.2)
     epochs: int = 50
+    ema: float = 0.0  # decay of the moving average of G's weights that ships; 0 = ship the raw G (the book)
+    select: bool = False  # ship the epoch with the best FID against real training images, not the last
     limit: int = 0  # 0 = every training image
     seed: int = 0
 
 
 PRESETS = {
     "book": Config(),
-    "cpu": Config(epochs=5, leak=0.2, lr=2e-4, beta1=0.5),
+    "cpu": Config(epochs=60, leak=0.2, lr=2e-4, beta1=0.5, ema=0.999, select=True),
     "live": Config(epochs=3, limit=6400, leak=0.2, lr=2e-4, beta1=0.5),
     "tiny": Config(batch_size=4, epochs=1, limit=8),
 }
@@ -103,21 +105,29 @@ class Trainer:
     def __init__(self, cfg: Config, data_root=None, device="cpu"):
         self.cfg, self.device = cfg, device
         self.train_only = None  # None, "D" or "G": the live tab's "train only one side" switch
+        self.data_root = data_root
         images, _ = fashion_images(data_root, train=True)  # the 10,000 test images are for evaluation
         if cfg.limit:
             images = images[:cfg.limit]
         self.images = images.reshape(len(images), SIDE * SIDE)
         self.dataset = {"name": "Fashion-MNIST train", "size": len(self.images)}
         self.steps_per_epoch = max(1, len(self.images) // cfg.batch_size)
-        self.model = Model(cfg).to(device)
+        self.model = Model(cfg).to(device)  # what ships: G itself, or the moving average of G's weights
+        # The G that trains. With an EMA it is a copy that the shipped model follows every step (Karras et al.
+        # 2018 average G's weights: the speckle of the last few updates averages out); without, it is the same net.
+        self.G = generator(cfg.z_dim, cfg.leak).to(device) if cfg.ema else self.model.G
+        if cfg.ema:
+            self.G.load_state_dict(self.model.G.state_dict())
+        self.ema_steps = 0
         self.D = discriminator(cfg.dropout, cfg.leak).to(device)
         betas = (cfg.beta1, 0.999)
         # fused: one vectorised pass over all parameters instead of ~10 elementwise ops per tensor
-        self.opt_g = torch.optim.Adam(self.model.G.parameters(), lr=cfg.lr, betas=betas, fused=True)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas, fused=True)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas, fused=True)
         self.bce = nn.BCELoss()
         self.fixed = noise(32, cfg.z_dim, seed=1234, device=device)
         self._judge = None  # the shipped Fashion-MNIST classifier, when there is one
+        self._real_features = None  # its features of 10,000 training images, for the FID that selects epochs
 
     def batches(self, epoch: int):
         g = torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch)
@@ -131,7 +141,7 @@ class Trainer:
         n = real.shape[0]
         ones = torch.ones(n, 1, device=self.device)
         zeros = torch.zeros(n, 1, device=self.device)
-        fake = self.model.G(torch.randn(n, self.cfg.z_dim, device=self.device))
+        fake = self.G(torch.randn(n, self.cfg.z_dim, device=self.device))
         # D: maximise log D(x) + log(1 − D(G(z)))  (Goodfellow et al. 2014). Real and fake go through D in one
         # batch: D has no batch statistics (dropout is per element), so this is the same loss in one pass.
         p = self.D(torch.cat([real, fake.detach()]))
@@ -147,7 +157,16 @@ class Trainer:
                 self.opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 self.opt_g.step()
+                if self.cfg.ema:
+                    self._update_ema()
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        self.ema_steps += 1
+        # Warm-up: early on average over ~the steps so far, not over 1/(1−decay) steps of noise.
+        decay = min(self.cfg.ema, (1 + self.ema_steps) / (10 + self.ema_steps))
+        torch._foreach_lerp_(list(self.model.G.parameters()), list(self.G.parameters()), 1 - decay)
 
     def judge(self):
         if self._judge is None:
@@ -163,13 +182,15 @@ class Trainer:
     @torch.no_grad()
     def score(self) -> dict:
         """Cheap numbers on 512 samples: D's mean belief in them, and (with the shipped classifier) how sure
-        it is of their class and how many of the 10 classes they cover (mode collapse shows as few)."""
+        it is of their class and how many of the 10 classes they cover (mode collapse shows as few). With
+        `select`, also the FID of 2,000 samples against 10,000 training images on the classifier's features,
+        as `early_stop`: the loop ships the epoch where it was lowest. Training images, not the test images
+        that `python -m genlab.evaluate` reports on, so that choosing among epochs does not tune to the test."""
         self.model.eval()
         x = self.model(noise(512, self.cfg.z_dim, seed=99, device=self.device))
         self.D.eval()
         out = {"d_fake": self.D(x.reshape(len(x), -1) * 2 - 1).mean().item()}
         self.D.train()
-        self.model.train()
         judge = self.judge()
         if judge:
             from ..eval.classifier import predict
@@ -178,6 +199,16 @@ class Trainer:
             share = torch.bincount(p.argmax(1), minlength=p.shape[1]).float() / len(p)
             out["mean_max_softmax"] = p.max(1).values.mean().item()
             out["classes_over_5pct"] = float((share > 0.05).sum())
+            if self.cfg.select:
+                from ..eval import metrics
+
+                if self._real_features is None:
+                    real, _ = fashion_images(self.data_root, train=True)
+                    pick = torch.randperm(len(real), generator=torch.Generator().manual_seed(7))[:10_000]
+                    self._real_features = metrics.features(judge, real[pick])
+                fake = self.model(noise(2000, self.cfg.z_dim, seed=98, device=self.device)).cpu()
+                out["early_stop"] = out["fid_train_2k"] = metrics.fid(metrics.features(judge, fake), self._real_features)
+        self.model.train()
         return out
 
     @torch.no_grad()
@@ -190,11 +221,13 @@ class Trainer:
         return img
 
     def state_dict(self) -> dict:
-        return {"G": self.model.state_dict(), "D": self.D.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "ema": self.model.state_dict(),
+                "ema_steps": self.ema_steps, "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
 
     def load_state_dict(self, s: dict) -> None:
-        self.model.load_state_dict(s["G"])
+        self.G.load_state_dict(s["G"])
+        self.model.load_state_dict(s["ema"])
+        self.ema_steps = s["ema_steps"]
         self.D.load_state_dict(s["D"])
         self.opt_g.load_state_dict(s["opt_g"])
         self.opt_d.load_state_dict(s["opt_d"])

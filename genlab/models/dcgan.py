@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..augment import check_policy, diff_augment
 from ..data import data_root as resolve_root, folder_split, load_folder, to_signed
 from ..latent import noise
 from . import frozen
@@ -39,11 +40,14 @@ class Config:
     z_dim: int = 100
     size: int = 64
     batch_size: int = 128
-    lr: float = 2e-4
+    lr: float = 2e-4  # G's learning rate
+    lr_d: float = 2e-4  # D's; above lr = two time-scale updates (TTUR, Heusel et al. 2017)
     beta1: float = 0.5
     beta2: float = 0.999
     epochs: int = 20
     ema: float = 0.995  # decay of the moving average of G's weights; 0 = ship the raw G
+    diffaug: str = ""  # DiffAugment transforms of D's inputs (genlab.augment), e.g. "color,translation,cutout"
+    select: bool = False  # ship the epoch with the best FID against real training faces, not the last
     channels_last: bool = True  # faster convolutions on oneDNN CPUs
     limit: int = 0  # 0 = every training image
     seed: int = 0
@@ -136,6 +140,7 @@ class Trainer:
     def __init__(self, cfg: Config, data_root=None, device="cpu"):
         self.cfg, self.device = cfg, device
         self.train_only = None  # None, "D" or "G": the live tab's "train only one side" switch
+        check_policy(cfg.diffaug)
         folder = resolve_root(data_root) / FOLDER
         if cfg.limit:  # tests and the live tab: the first few files only
             self.images = load_folder(folder, cfg.size, cfg.limit)
@@ -157,9 +162,10 @@ class Trainer:
         betas = (cfg.beta1, cfg.beta2)
         # fused: one vectorised pass over all parameters instead of ~10 elementwise ops per tensor
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr, betas=betas, fused=True)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas, fused=True)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=betas, fused=True)
         self.bce = nn.BCELoss()
         self.fixed = noise(32, cfg.z_dim, seed=1234, device=device).reshape(32, cfg.z_dim, 1, 1)
+        self._judge = None  # the shipped anime evaluation network and its features of real faces (select)
 
     def batches(self, epoch: int):
         g = torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch)
@@ -174,15 +180,16 @@ class Trainer:
         ones = torch.ones(n, 1, device=self.device)
         zeros = torch.zeros(n, 1, device=self.device)
         fake = self.G(torch.randn(n, self.cfg.z_dim, 1, 1, device=self.device))
-        # D: maximise log D(x) + log(1 − D(G(z)))  (Goodfellow et al. 2014)
-        loss_d = self.bce(self.D(real), ones) + self.bce(self.D(fake.detach()), zeros)
+        aug = lambda x: diff_augment(x, self.cfg.diffaug).contiguous(memory_format=self.mem)  # noqa: E731
+        # D: maximise log D(T(x)) + log(1 − D(T(G(z)))), T a fresh DiffAugment draw each time (identity when off)
+        loss_d = self.bce(self.D(aug(real)), ones) + self.bce(self.D(aug(fake.detach())), zeros)
         if self.train_only != "G":
             self.opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             self.opt_d.step()
         # G: the non-saturating loss −log D(G(z)); D frozen meanwhile, so backward skips D's weight gradients
         with frozen(self.D):
-            loss_g = self.bce(self.D(fake), ones)
+            loss_g = self.bce(self.D(aug(fake)), ones)
             if self.train_only != "D":
                 self.opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
@@ -221,14 +228,29 @@ class Trainer:
     @torch.no_grad()
     def score(self) -> dict:
         """Cheap numbers on the fixed noise: D's mean belief in G's faces, and their pixel spread
-        (a collapsed G draws near-identical faces: spread near 0)."""
+        (a collapsed G draws near-identical faces: spread near 0). With `select`, also the FID of 2,000
+        faces against 2,000 training faces on the shipped anime evaluation network, as `early_stop`: the
+        loop ships the epoch where it was lowest (training faces, so that choosing does not tune to the
+        held-out faces that `python -m genlab.evaluate` reports on)."""
         m = self._ready()
         x = m(self.fixed)
         was = self.D.training
         self.D.eval()
         d_fake = self.D((x * 2 - 1).contiguous(memory_format=self.mem)).mean().item()
         self.D.train(was)
-        return {"d_fake": d_fake, "pixel_std_across_samples": x.std(dim=0).mean().item()}
+        out = {"d_fake": d_fake, "pixel_std_across_samples": x.std(dim=0).mean().item()}
+        if self.cfg.select:
+            from ..eval import classifier, metrics
+
+            if self._judge is None:
+                net = classifier.load("anime")
+                pick = torch.randperm(len(self.images), generator=torch.Generator().manual_seed(7))[:2000]
+                self._judge = net, metrics.features(net, self.images[pick])
+            net, real = self._judge
+            z = noise(2000, self.cfg.z_dim, seed=98, device=self.device).reshape(2000, -1, 1, 1)
+            fake = torch.cat([m(z[i:i + 250]) for i in range(0, 2000, 250)]).cpu()
+            out["early_stop"] = out["fid_train_2k"] = metrics.fid(metrics.features(net, fake), real)
+        return out
 
     @torch.no_grad()
     def preview(self):
