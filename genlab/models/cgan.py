@@ -10,6 +10,10 @@ per generator update, Adam 1e-4 betas (0.0, 0.9), weights N(0, 0.02), BatchNorm 
 Data: CelebA faces in glasses/G (1,600) and glasses/NoG (3,187), train split only. The classes are
 unbalanced, so each epoch takes every glasses image once and as many no-glasses images drawn at random.
 A label may be any mix w·glasses + (1 − w)·no-glasses (the book's Fig 5.7 slider).
+
+Two switches, off in `book`: `balance_sex` draws every critic batch with as many men as women under both
+labels (80% of the glasses faces are men, so otherwise the label also says "male"), and `projection`
+adds Miyato & Koyama's (2018) projection term to the critic, so it must check the label against the face.
 """
 from __future__ import annotations
 
@@ -43,6 +47,8 @@ class Config:
     betas: tuple = (0.0, 0.9)
     epochs: int = 100
     flip: bool = True  # mirror faces at random: label-preserving, doubles the small glasses class
+    balance_sex: bool = False  # every critic batch: as many men as women in both label halves (see batches())
+    projection: bool = False  # add a projection term <embed(y), φ(x)> to the critic's output (Miyato & Koyama 2018)
     limit: int = 0  # images per class (0 = all)
     seed: int = 0
 
@@ -101,7 +107,7 @@ def generator(cfg: Config) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def critic(cfg: Config) -> nn.Sequential:
+def critic(cfg: Config) -> nn.Module:
     """N×5×S×S (image + label planes) -> N×1×1×1 score, no sigmoid: a Wasserstein critic."""
     def block(cin, cout):
         return nn.Sequential(nn.Conv2d(cin, cout, 4, 2, 1, bias=False),
@@ -111,8 +117,29 @@ def critic(cfg: Config) -> nn.Sequential:
     assert 4 * 2 ** len(ch) == cfg.image_size, "d_channels needs one entry per size image_size/2, ..., 4"
     layers = [nn.Conv2d(5, ch[0], 4, 2, 1), nn.LeakyReLU(0.2)]  # S -> S/2
     layers += [block(a, b) for a, b in zip(ch[:-1], ch[1:])]  # S/2 -> ... -> 4
-    layers += [nn.Conv2d(ch[-1], 1, 4, 1, 0)]  # 4×4 -> 1×1
-    return nn.Sequential(*layers)
+    head = nn.Conv2d(ch[-1], 1, 4, 1, 0)  # 4×4 -> 1×1
+    if cfg.projection:
+        return ProjectionCritic(nn.Sequential(*layers), head, ch[-1])
+    return nn.Sequential(*layers, head)
+
+
+class ProjectionCritic(nn.Module):
+    """D(x, y) = ψ(φ(x, y)) + ⟨V y, Σ φ(x, y)⟩ (Miyato & Koyama 2018, "cGANs with Projection Discriminator"):
+    the label also enters as an inner product of its embedding with the critic's pooled features, so the
+    critic must judge whether the face fits the label, not only whether it is a face. The label planes of
+    the book's input stay; y is read back from them, so the critic keeps its one-tensor signature (the
+    gradient penalty differentiates it with respect to that input)."""
+
+    def __init__(self, body: nn.Module, head: nn.Module, features: int):
+        super().__init__()
+        self.body, self.head = body, head
+        self.embed = nn.Linear(2, features, bias=False)  # V: linear in y, so label mixes project in between
+        nn.init.zeros_(self.embed.weight)  # starts as the book's critic; a random V made the first GP ~10³
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x)  # N×C×4×4
+        y = x[:, 3:5, 0, 0]  # the label planes are constant: any pixel gives y
+        proj = (self.embed(y) * h.sum(dim=(2, 3))).sum(1)
+        return self.head(h) + proj.view(-1, 1, 1, 1)
 
 
 def gradient_norms(critic_fn, x: torch.Tensor) -> torch.Tensor:
@@ -133,6 +160,17 @@ def gradient_penalty(critic_fn, real: torch.Tensor, fake: torch.Tensor, alpha: t
         alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
     x_hat = alpha * real + (1 - alpha) * fake.detach()
     return ((gradient_norms(critic_fn, x_hat) - 1) ** 2).mean()
+
+
+def male_labels(root, folder: str) -> torch.Tensor:
+    """1/0 per image of folder's training split (the order of data.folder_split), from glasses/attributes.csv."""
+    import csv
+
+    with open(data.data_root(root) / "glasses" / "attributes.csv", newline="") as f:
+        male = {r["filename"]: int(r["male"]) for r in csv.DictReader(f)}
+    files = data.image_files(data.data_root(root) / folder)
+    tr, _ = data.split(len(files), data.HOLDOUT)
+    return torch.tensor([male[f"{folder.split('/')[-1]}/{files[i].name}"] for i in tr.tolist()])
 
 
 class Model(nn.Module):
@@ -190,10 +228,14 @@ class Trainer:
         self.train_only = None  # None, "D" or "G": the live tab's "train only one side" switch
         root = data.data_root(data_root)
         # Train split only; held-out images stay for evaluation (genlab.eval.glasses_cgan).
-        self.classes = []
+        self.classes, self.male = [], []
         for folder in ("glasses/G", "glasses/NoG"):
             tr, _ = data.folder_split(root / folder, cfg.image_size)
             self.classes.append(tr[:cfg.limit] if cfg.limit else tr)
+            if cfg.balance_sex:
+                self.male.append(male_labels(root, folder)[:len(self.classes[-1])])
+        if cfg.balance_sex and (cfg.batch_size % 4 or any(((m == v).sum() == 0) for m in self.male for v in (0, 1))):
+            raise ValueError("balance_sex needs a batch size divisible by 4 and men and women in both folders")
         self.model = Model(cfg).to(device)
         self.D = critic(cfg).to(device)
         self.D.apply(init_weights)
@@ -210,6 +252,9 @@ class Trainer:
     def batches(self, epoch: int):
         """Each step: n_critic·batch_size real images (half glasses, half none, shuffled) and their labels."""
         g = torch.Generator().manual_seed(self.cfg.seed * 100_003 + epoch)
+        if self.cfg.balance_sex:
+            yield from self._balanced_batches(g)
+            return
         idx = [torch.randperm(len(x), generator=g)[:self.per_class] for x in self.classes]
         x = torch.cat([self.classes[0][idx[0]], self.classes[1][idx[1]]])
         y = torch.tensor([GLASSES] * self.per_class + [NO_GLASSES] * self.per_class)
@@ -222,6 +267,32 @@ class Trainer:
                 flip = torch.rand(len(xb), generator=g) < 0.5
                 xb[flip] = xb[flip].flip(-1)
             yield xb.to(self.device), y[take].to(self.device)
+
+    def _balanced_batches(self, g: torch.Generator):
+        """Like batches(), but each critic batch holds a quarter each of men with glasses, women with glasses,
+        men without and women without. In the data 80% of glasses faces are men and ~35% of the others, so an
+        unbalanced critic rewards "glasses" for looking male and G learns the label as a sex switch; with the
+        same share of men under both labels, the label can only mean the glasses. Small cells repeat (each
+        pass over a cell is a fresh permutation; random flips make the repeats differ)."""
+        cfg, q = self.cfg, self.cfg.batch_size // 4
+        cells = [(c, torch.nonzero(self.male[c] == m).flatten()) for c in (0, 1) for m in (1, 0)]
+        need = self.steps_per_epoch * cfg.n_critic * q
+        streams = []
+        for c, pool in cells:
+            reps = -(-need // len(pool))
+            streams.append(pool[torch.cat([torch.randperm(len(pool), generator=g) for _ in range(reps)])][:need])
+        for s in range(self.steps_per_epoch):
+            xs, ys = [], []
+            for k in range(cfg.n_critic):  # one balanced critic batch at a time, in the order train_step slices
+                take = slice((s * cfg.n_critic + k) * q, (s * cfg.n_critic + k + 1) * q)
+                order = torch.randperm(4 * q, generator=g)
+                xs.append(torch.cat([self.classes[c][st[take]] for (c, _), st in zip(cells, streams)])[order])
+                ys.append(torch.tensor([GLASSES if c == 0 else NO_GLASSES for c, _ in cells for _ in range(q)])[order])
+            xb = data.to_signed(torch.cat(xs))
+            if cfg.flip:
+                flip = torch.rand(len(xb), generator=g) < 0.5
+                xb[flip] = xb[flip].flip(-1)
+            yield xb.to(self.device), torch.cat(ys).to(self.device)
 
     def critic_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """L_D = E[D(fake)] − E[D(real)] + λ·GP on 5-channel inputs; returns (L_D, W estimate, GP)."""

@@ -1,0 +1,93 @@
+"""The quality switches of chapters 5 and 6: the sex-balanced critic batches, the projection critic and the
+resize-convolution generator do what they say, and the `book` presets leave them off."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import need_data
+from genlab.models import cgan, cyclegan
+from genlab.registry import get
+
+
+def test_book_presets_leave_the_switches_off():
+    book = get("glasses_cgan").presets["book"]
+    assert not book.balance_sex and not book.projection
+    assert get("hair_cyclegan").presets["book"].upsample == "deconv"
+
+
+def test_balanced_batches_hold_a_quarter_of_each_sex_and_label():
+    root = need_data("glasses/G", "glasses/NoG")
+    cfg = get("glasses_cgan").config("cpu", balance_sex=True)
+    t = cgan.Trainer(cfg, data_root=root)
+    # every training image's sex, by content, to check what each batch holds
+    sex = {}
+    for c in (0, 1):
+        for img, m in zip(t.classes[c], t.male[c]):
+            sex[img[:, ::8, ::8].numpy().tobytes()] = int(m)
+    assert 0.7 < t.male[0].float().mean() < 0.9 and t.male[1].float().mean() < 0.5  # the data's imbalance
+    steps = 0
+    for x, y in t.batches(0):
+        for k in range(cfg.n_critic):  # train_step's critic slices
+            sl = slice(k * cfg.batch_size, (k + 1) * cfg.batch_size)
+            xs, ys = x[sl], y[sl]
+            imgs = ((xs + 1) * 127.5).round().to(torch.uint8)
+            counts = {}
+            for img, lab in zip(imgs, ys):
+                key = img[:, ::8, ::8].numpy().tobytes()
+                if key not in sex:  # mirrored by the random flip: look it up unflipped
+                    key = img.flip(-1)[:, ::8, ::8].numpy().tobytes()
+                g = int(lab[0].item() == 1.0)
+                counts[(g, sex[key])] = counts.get((g, sex[key]), 0) + 1
+            assert counts == {(g, m): cfg.batch_size // 4 for g in (0, 1) for m in (0, 1)}, counts
+        steps += 1
+        if steps == 3:
+            break
+
+
+def test_balance_needs_a_batch_divisible_by_four():
+    root = need_data("glasses/G", "glasses/NoG")
+    with pytest.raises(ValueError, match="divisible by 4"):
+        cgan.Trainer(get("glasses_cgan").config("tiny", balance_sex=True, batch_size=2), data_root=root)
+
+
+def test_projection_critic_starts_as_the_plain_critic_and_uses_the_label():
+    cfg = get("glasses_cgan").config("tiny", projection=True)
+    torch.manual_seed(0)
+    proj = cgan.critic(cfg)
+    plain = cgan.critic(get("glasses_cgan").config("tiny"))
+    plain.load_state_dict({k.replace("body.", "").replace("head.", str(len(proj.body)) + "."): v
+                           for k, v in proj.state_dict().items() if not k.startswith("embed")})
+    x = cgan.with_labels(torch.randn(3, 3, 64, 64), torch.tensor([cgan.GLASSES] * 3))
+    assert torch.allclose(proj(x), plain(x))  # zero-initialised embedding
+    torch.nn.init.normal_(proj.embed.weight)
+    x2 = cgan.with_labels(x[:, :3], torch.tensor([cgan.NO_GLASSES] * 3))
+    assert not torch.allclose(proj(x) - plain(x), proj(x2) - plain(x2))
+    # and the gradient penalty can differentiate it
+    assert torch.isfinite(cgan.gradient_penalty(proj, x, x2))
+
+
+@pytest.mark.parametrize("mode", ["deconv", "resize"])
+def test_generator_upsampling_keeps_size_and_range(mode):
+    g = cyclegan.generator(4, 1, mode)
+    y = g(torch.rand(2, 3, 32, 32) * 2 - 1)
+    assert y.shape == (2, 3, 32, 32) and y.min() >= -1 and y.max() <= 1
+    kinds = {type(m) for m in g.modules()}
+    assert (nn_up := torch.nn.Upsample in kinds) == (mode == "resize")
+    assert (torch.nn.ConvTranspose2d in kinds) != nn_up
+
+
+def test_resize_generator_paints_no_checkerboard_at_init():
+    """A constant input through an untrained resize-conv generator gives no period-2 pattern; transposed
+    convolutions (stride 2, kernel 3) do (Odena et al. 2016)."""
+    def nyquist_share(img):
+        f = torch.fft.fft2(img - img.mean(dim=(-2, -1), keepdim=True)).abs() ** 2
+        h = img.shape[-1] // 2
+        return float((f[..., h, :].sum() + f[..., :, h].sum() - f[..., h, h].sum()) / f.sum().clamp_min(1e-12))
+
+    torch.manual_seed(0)
+    x = torch.zeros(1, 3, 32, 32)
+    shares = {m: nyquist_share(cyclegan.generator(8, 1, m)(x).detach()) for m in ("deconv", "resize")}
+    assert shares["resize"] < 0.01 < shares["deconv"], shares
+    with pytest.raises(ValueError, match="upsample"):
+        cyclegan.generator(4, 1, "pixelshuffle")
