@@ -144,6 +144,8 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
             trainer.model.load_state_dict(best["weights"])  # ship the weights EarlyStop scored best
         quick = quick_stop and reason == "stopped"
         metrics = {} if quick else trainer.score()
+        if hasattr(trainer, "shipped"):  # finalise what ships (e.g. BatchNorm statistics of averaged weights)
+            trainer.shipped()
         if save and step > 0:
             if not quick:
                 save_state()

@@ -225,6 +225,10 @@ class Trainer:
                 bn.momentum = 0.1
         return m.eval()
 
+    def shipped(self) -> Model:
+        """The model to save, finalised: the training loop calls this before it writes a checkpoint."""
+        return self._ready()
+
     @torch.no_grad()
     def score(self) -> dict:
         """Cheap numbers on the fixed noise: D's mean belief in G's faces, and their pixel spread
