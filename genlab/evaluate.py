@@ -1,11 +1,17 @@
 """Evaluate every shipped checkpoint and write the numbers into its card, docs/EVALUATION.md and the README.
 
     python -m genlab.evaluate [name ...] [--n 5000] [--data DIR]
+    python -m genlab.evaluate clothing_gan --checkpoint runs/clothing_gan/ck    # score a candidate; writes nothing
 
-Image generators get FID and KID between n generated images and the held-out real images, on the
-features of a domain network from genlab.eval.classifier (independent of the model under test). Each
-metric is validated in the same run: two disjoint real sets must score near zero, an untrained and a
-collapsed generator far worse. Model-specific checks live in genlab/eval/<name>.py (`evaluate`).
+Image generators get, against the held-out real images: FID and KID, precision and recall (on the features of
+a domain network from genlab.eval.classifier, independent of the model under test), the sharpness and
+checkerboard ratios (genlab.eval.metrics), and for clothing the share of samples per Fashion-MNIST class.
+Each metric is validated in the same run: two disjoint real sets must score like real images, blurred real
+images, uniform noise, an untrained and a collapsed generator must score worse in the way each metric says.
+Model-specific checks live in genlab/eval/<name>.py (`evaluate`). From Python:
+
+    from genlab.evaluate import score
+    score("anime_dcgan", "runs/anime_dcgan/ck")     # {'fid': ..., 'recall': ..., 'sharpness_ratio': ...}
 """
 from __future__ import annotations
 
@@ -23,8 +29,15 @@ from genlab.eval import classifier, metrics
 from genlab.registry import CHECKPOINTS, MODELS
 
 ROOT = Path(__file__).resolve().parent.parent
-# generator -> the evaluation network whose features FID/KID use
+# generator -> the evaluation network whose features FID/KID and precision/recall use
 FEATURES = {"clothing_gan": "fashion", "anime_dcgan": "anime", "glasses_cgan": "glasses", "faces_vae": "glasses"}
+# generator -> the evaluation classifier whose predicted classes make its class histogram
+CLASSES = {"clothing_gan": "fashion"}
+# validation-row key -> its column in docs/EVALUATION.md
+VALIDATION_COLUMNS = {"fid": "FID", "kid": "KID", "precision": "precision", "recall": "recall",
+                      "sharpness_ratio": "sharpness", "checkerboard_ratio": "checkerboard",
+                      "class_min": "class min", "class_max": "class max"}
+PR_SEED = 0  # which equal-sized subsets precision/recall compare
 
 
 def real_sets(name: str, root=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,27 +66,70 @@ def generate(model, name: str, n: int, seed: int = 0) -> torch.Tensor:
     return torch.cat(out)
 
 
-def image_metrics(name: str, model, n: int, root=None) -> tuple[dict, dict]:
-    """({fid, kid}, validation rows) for one image generator."""
+def blurred(images: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
+    """uint8 images -> float in [0, 1], Gaussian-blurred (σ = sigma, a 5×5 kernel for σ = 1)."""
+    from torchvision.transforms.v2 import functional as TF
+
+    k = 2 * round(2 * sigma) + 1
+    return TF.gaussian_blur(data.to_unit(images), [k, k], [sigma, sigma])
+
+
+def class_shares(clf, images: torch.Tensor) -> torch.Tensor:
+    """Share of images per class, as predicted by an evaluation classifier."""
+    from torch.nn import functional as F
+
+    if images.shape[-1] != clf.size:
+        images = F.interpolate(images.float() / 255 if images.dtype == torch.uint8 else images, size=clf.size, mode="area")
+    pred = classifier.predict(clf, images).argmax(1)
+    return torch.bincount(pred, minlength=len(clf.classes)).double() / len(pred)
+
+
+def image_metrics(name: str, model, n: int, root=None, validate: bool = True) -> tuple[dict, dict]:
+    """(metrics of the model's samples, validation rows) for one image generator.
+
+    Every row gets the same numbers: fid, kid, precision, recall, sharpness_ratio, checkerboard_ratio (and
+    class_min / class_max where the model has a class histogram). Precision/recall compare equal-sized random
+    subsets (the k-NN radii shrink as a set grows), so with 5,000 samples and 479 held-out faces they use 479."""
+    from torch.nn import functional as F
+
     net = classifier.load(FEATURES[name])
+    clf = classifier.load(CLASSES[name]) if name in CLASSES else None
     held, other_real = real_sets(name, root)
     fh = metrics.features(net, held)
     rows = {}
 
     def score(label, images):
+        if images.shape[-2:] != held.shape[-2:]:  # the pixel statistics compare images at one scale
+            images = F.interpolate(data.to_unit(images) if images.dtype == torch.uint8 else images,
+                                   size=held.shape[-2:], mode="area")
         f = metrics.features(net, images)
-        rows[label] = {"fid": metrics.fid(f, fh), "kid": metrics.kid(f, fh)}
-        return rows[label]
+        g = torch.Generator().manual_seed(PR_SEED)
+        m = min(len(f), len(fh))
+        p, r = metrics.precision_recall(f[torch.randperm(len(f), generator=g)[:m]],
+                                        fh[torch.randperm(len(fh), generator=g)[:m]])
+        row = {"fid": metrics.fid(f, fh), "kid": metrics.kid(f, fh), "precision": p, "recall": r,
+               "sharpness_ratio": metrics.sharpness_ratio(images, held),
+               "checkerboard_ratio": metrics.checkerboard_ratio(images, held)}
+        if clf is not None:
+            shares = class_shares(clf, images)
+            row.update(class_min=float(shares.min()), class_max=float(shares.max()),
+                       class_shares={c: float(v) for c, v in zip(clf.classes, shares)})
+        rows[label] = row
+        return row
 
-    shipped = score("shipped", generate(model, name, n))
-    score("real vs real (disjoint)", other_real)
-    torch.manual_seed(0)
-    untrained = genlab.build(name, model.card.get("preset", "cpu")).eval()
-    score("untrained generator", generate(untrained, name, n))
-    one = generate(model, name, 1)
-    score("collapsed (one sample repeated)", one.expand(n, *one.shape[1:]).contiguous())
-    return {"fid": shipped["fid"], "kid": shipped["kid"], "fid_features": f"eval/{FEATURES[name]}",
-            "fid_n_generated": n, "fid_n_real": len(held)}, rows
+    shipped = dict(score("shipped", generate(model, name, n)))
+    if validate:
+        score("real vs real (disjoint)", other_real)
+        score("real blurred (Gaussian σ=1)", blurred(other_real))
+        score("uniform noise", torch.rand(n, *held.shape[1:], generator=torch.Generator().manual_seed(0)))
+        torch.manual_seed(0)
+        untrained = type(model)(model.cfg).eval()  # the checkpoint's own architecture, freshly initialised
+        score("untrained generator", generate(untrained, name, n))
+        one = generate(model, name, 1)
+        score("collapsed (one sample repeated)", one.expand(n, *one.shape[1:]).contiguous())
+    for row in rows.values():  # the per-class shares are a metric of the model, too long for every table row
+        row.pop("class_shares", None)
+    return {**shipped, "fid_features": f"eval/{FEATURES[name]}", "fid_n_generated": n, "fid_n_real": len(held)}, rows
 
 
 def toy_metrics(name: str, model) -> dict:
@@ -85,13 +141,14 @@ def toy_metrics(name: str, model) -> dict:
     return {"mse": mse_to_curve(pts), "x_w1": x_coverage(pts)}
 
 
-def evaluate(name: str, n: int = 5000, root=None) -> tuple[dict, dict]:
-    model = genlab.load(name)
+def evaluate(name: str, n: int = 5000, root=None, checkpoint_dir=None, validate: bool = True) -> tuple[dict, dict]:
+    """(metrics, validation rows) of a model's shipped checkpoint, or of the checkpoint folder checkpoint_dir."""
+    model = genlab.load(name, checkpoint_dir)
     found, rows = {}, {}
     if name in ("number_gan", "curve_gan"):
         found.update(toy_metrics(name, model))
     if name in FEATURES:
-        m, rows = image_metrics(name, model, n, root)
+        m, rows = image_metrics(name, model, n, root, validate)
         found.update(m)
     try:
         extra = importlib.import_module(f"genlab.eval.{name}")
@@ -100,6 +157,12 @@ def evaluate(name: str, n: int = 5000, root=None) -> tuple[dict, dict]:
     if extra is not None and hasattr(extra, "evaluate"):
         found.update(extra.evaluate(model, root))
     return found, rows
+
+
+def score(name: str, checkpoint_dir=None, n: int = 5000, root=None) -> dict:
+    """The metrics of one checkpoint folder (default: the shipped one), without validation rows; writes nothing.
+    For picking a checkpoint among a run's candidates."""
+    return evaluate(name, n, root, checkpoint_dir, validate=False)[0]
 
 
 def write_card(name: str, found: dict, rows: dict) -> None:
@@ -136,12 +199,18 @@ def main(argv=None):
     p.add_argument("--n", type=int, default=5000, help="generated images for FID/KID")
     p.add_argument("--data", default=None)
     p.add_argument("--no-write", action="store_true", help="print only; change no card or doc")
+    p.add_argument("--checkpoint", default=None, help="score this checkpoint folder instead of the shipped one (one "
+                   "model name; no validation rows; implies --no-write, the shipped cards stay as they are)")
     a = p.parse_args(argv)
+    if a.checkpoint is not None:
+        if len(a.names) != 1:
+            p.error("--checkpoint needs exactly one model name, e.g. python -m genlab.evaluate clothing_gan --checkpoint runs/clothing_gan/ck")
+        a.no_write = True
     names = a.names or [n for n in MODELS if (CHECKPOINTS / n / checkpoint.WEIGHTS).is_file()]
     table = []
     for name in names:
         t0 = time.time()
-        found, rows = evaluate(name, a.n, a.data)
+        found, rows = evaluate(name, a.n, a.data, a.checkpoint, validate=a.checkpoint is None)
         print(f"{name} ({time.time() - t0:.0f} s): " + ", ".join(f"{k} {fmt(v)}" for k, v in found.items()), flush=True)
         table.append((name, found))
         if not a.no_write:
@@ -151,8 +220,9 @@ def main(argv=None):
     md = ["| model | metrics |", "|---|---|"]
     md += [f"| `{n}` | " + "; ".join(f"{k} {fmt(v)}" for k, v in f.items()) + " |" for n, f in table]
     if not a.no_write:
-        val = ["| model | generator | FID | KID |", "|---|---|---|---|"]
-        val += [f"| `{n}` | {label} | {r['fid']:.4g} | {r['kid']:.4g} |"
+        cols = list(VALIDATION_COLUMNS)
+        val = ["| model | generator | " + " | ".join(VALIDATION_COLUMNS.values()) + " |", "|---|---|" + "---|" * len(cols)]
+        val += [f"| `{n}` | {label} | " + " | ".join(f"{r[c]:.4g}" if c in r else "–" for c in cols) + " |"
                 for n, e in shipped_evaluations() for label, r in e["validation"].items()]
         doc = ROOT / "docs" / "EVALUATION.md"
         doc.parent.mkdir(exist_ok=True)
