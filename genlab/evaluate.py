@@ -35,8 +35,12 @@ FEATURES = {"clothing_gan": "fashion", "anime_dcgan": "anime", "glasses_cgan": "
 CLASSES = {"clothing_gan": "fashion"}
 # validation-row key -> its column in docs/EVALUATION.md
 VALIDATION_COLUMNS = {"fid": "FID", "kid": "KID", "precision": "precision", "recall": "recall",
-                      "sharpness_ratio": "sharpness", "checkerboard_ratio": "checkerboard",
+                      "density": "density", "coverage": "coverage", "sharpness_ratio": "sharpness",
+                      "checkerboard_ratio": "checkerboard",
                       "class_min": "class min", "class_max": "class max"}
+# validation rows in the order the docs table shows them (cards store them sorted by name)
+ROWS = ["shipped", "real vs real (disjoint)", "real blurred (Gaussian σ=1)", "uniform noise", "untrained generator",
+        "collapsed (one sample repeated)"]
 PR_SEED = 0  # which equal-sized subsets precision/recall compare
 
 
@@ -87,9 +91,10 @@ def class_shares(clf, images: torch.Tensor) -> torch.Tensor:
 def image_metrics(name: str, model, n: int, root=None, validate: bool = True) -> tuple[dict, dict]:
     """(metrics of the model's samples, validation rows) for one image generator.
 
-    Every row gets the same numbers: fid, kid, precision, recall, sharpness_ratio, checkerboard_ratio (and
-    class_min / class_max where the model has a class histogram). Precision/recall compare equal-sized random
-    subsets (the k-NN radii shrink as a set grows), so with 5,000 samples and 479 held-out faces they use 479."""
+    Every row gets the same numbers: fid, kid, precision, recall, density, coverage, sharpness_ratio,
+    checkerboard_ratio (and class_min / class_max where the model has a class histogram). The k-NN metrics compare
+    equal-sized random subsets (the radii shrink as a set grows), so with 5,000 samples and 479 held-out faces
+    they use 479 of each."""
     from torch.nn import functional as F
 
     net = classifier.load(FEATURES[name])
@@ -105,15 +110,17 @@ def image_metrics(name: str, model, n: int, root=None, validate: bool = True) ->
         f = metrics.features(net, images)
         g = torch.Generator().manual_seed(PR_SEED)
         m = min(len(f), len(fh))
-        p, r = metrics.precision_recall(f[torch.randperm(len(f), generator=g)[:m]],
-                                        fh[torch.randperm(len(fh), generator=g)[:m]])
+        fs, fhs = f[torch.randperm(len(f), generator=g)[:m]], fh[torch.randperm(len(fh), generator=g)[:m]]
+        p, r = metrics.precision_recall(fs, fhs)
+        dens, cov = metrics.density_coverage(fs, fhs)
         row = {"fid": metrics.fid(f, fh), "kid": metrics.kid(f, fh), "precision": p, "recall": r,
+               "density": dens, "coverage": cov,
                "sharpness_ratio": metrics.sharpness_ratio(images, held),
                "checkerboard_ratio": metrics.checkerboard_ratio(images, held)}
         if clf is not None:
             shares = class_shares(clf, images)
             row.update(class_min=float(shares.min()), class_max=float(shares.max()),
-                       class_shares={c: float(v) for c, v in zip(clf.classes, shares)})
+                       class_shares={c: round(float(v), 4) for c, v in zip(clf.classes, shares)})
         rows[label] = row
         return row
 
@@ -189,8 +196,60 @@ def fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, dict):
-        return "; ".join(f"{k} {fmt(x)}" for k, x in v.items())
+        return "(" + ", ".join(f"{k} {fmt(x)}" for k, x in v.items()) + ")"
     return str(v)
+
+
+VALIDATION_NOTES = """## Are the metrics trustworthy?
+
+Every image generator's numbers sit below next to the same numbers for images whose answer is known, scored
+against the same held-out real images: a disjoint real set (should score like real images), that set blurred
+with a Gaussian of σ = 1 px, uniform noise, an untrained generator of the same architecture, and a collapsed
+one (one sample repeated). Scoring a candidate with `--checkpoint` skips these rows.
+
+**FID / KID** should be near zero for real vs real and far worse for the others. They are comparable only
+between rows that share a feature network (`fid_features`): the glasses classifier for `glasses_cgan` and
+`faces_vae`, its own network for each other model. KID is the raw MMD² (not ×1000).
+
+**Precision / recall** (Kynkäänniemi et al. 2019, k = 3, same features as the FID; equal-sized random
+subsets of generated and held-out images): precision is the share of samples that look like some real image,
+recall the share of real images the samples come close to. Real vs real gives about 0.85 for both, not 1: a
+finite sample's k-NN balls miss part of its own distribution, so 0.85 is the ceiling to compare with. The
+collapsed generator has recall 0 on every model while its precision is 1 where its one sample is realistic:
+the split that FID cannot show. Blur keeps some precision but loses almost all recall: blurred images fall
+into a small corner of the real manifold. The rows also show the metric's known weakness: a real image far
+from the others has a k-NN ball large enough to hold a whole cluster of junk. On `anime_dcgan` two of the
+2,044 held-out faces have radii three times the median, and every uniform-noise image and every untrained
+sample (all of which land in one tight spot of feature space) falls inside them: precision 1. Recall has the
+mirror weakness (a few outlying samples with huge balls). So read precision next to density, and recall next
+to coverage.
+
+**Density / coverage** (Naeem et al. 2020, k = 5, the same subsets): only the real points' balls count, so
+neither real nor generated outliers can fake a score. Density is the mean number of real balls holding a
+sample ÷ k (about 1 for real vs real; above 1 where samples crowd the dense middle of the data); coverage is
+the share of real balls that hold at least one sample (about 0.9 for real vs real). Noise and the untrained
+generators fall to a coverage of ≈ 0 on every model, even where their precision is 1; the collapsed generator
+covers at most a handful of balls.
+
+**Sharpness ratio** (mean squared 3×3 Laplacian of the grey image, generated ÷ real held-out): real vs real
+gives 1.00 ± 0.02, a σ = 1 blur about 0.05, uniform noise about 9, and an untrained generator, whose images
+are nearly flat, about 0. So below 1 means blurred, above 1 speckled, and a model that is as sharp as the
+photos sits near 1.
+
+**Checkerboard ratio** (share of spectral power on the Nyquist lines, the period-2 patterns that stride-2
+transposed convolutions leave, generated ÷ real): real vs real gives 1.00, blur far below 1 (it removes the
+highest frequencies first), uniform noise about 20 (white noise spreads its power evenly, so (2N − 1)/(N² − 1)
+of it, 3% at 64 px, lies on the lines, far more than in photos), and an untrained DCGAN, whose near-flat
+output is mostly the transposed convolutions' pattern, far more. Blur and noise move sharpness and
+checkerboard together; a checkerboard ratio well above the sharpness ratio points at a period-2 pattern
+itself.
+
+**Class histogram** (`clothing_gan`: the share of samples per Fashion-MNIST class, by the shipped
+eval/fashion classifier; `class_min` / `class_max` in the table): real vs real spreads over about 8–12% per
+class (the classifier's own errors: a perfect one would give 10% each); the collapsed and untrained
+generators put 100% into one class.
+
+"""
 
 
 def main(argv=None):
@@ -222,18 +281,15 @@ def main(argv=None):
     if not a.no_write:
         cols = list(VALIDATION_COLUMNS)
         val = ["| model | generator | " + " | ".join(VALIDATION_COLUMNS.values()) + " |", "|---|---|" + "---|" * len(cols)]
-        val += [f"| `{n}` | {label} | " + " | ".join(f"{r[c]:.4g}" if c in r else "–" for c in cols) + " |"
-                for n, e in shipped_evaluations() for label, r in e["validation"].items()]
+        order = lambda label: ROWS.index(label) if label in ROWS else len(ROWS)  # noqa: E731
+        val += [f"| `{n}` | {label} | " + " | ".join(f"{e['validation'][label][c]:.4g}" if c in e["validation"][label] else "–"
+                                                     for c in cols) + " |"
+                for n, e in shipped_evaluations() for label in sorted(e["validation"], key=order)]
         doc = ROOT / "docs" / "EVALUATION.md"
         doc.parent.mkdir(exist_ok=True)
         doc.write_text("# Evaluation of the shipped checkpoints\n\nMade by `python -m genlab.evaluate` "
                        f"(last run {time.strftime('%Y-%m-%d')}); every number here is also in the model's card.json.\n\n"
-                       + "\n".join(md) + "\n\n## Are the metrics trustworthy?\n\nFID/KID of the shipped "
-                       "generator next to two real sets that share no image (should be near zero), an untrained "
-                       "generator and a collapsed one (should be far worse), on the same features. FID/KID values "
-                       "are comparable only between rows that share a feature network (`fid_features`): the glasses "
-                       "classifier for `glasses_cgan` and `faces_vae`, its own network for each other model. KID is "
-                       "the raw MMD² (not ×1000).\n\n" + "\n".join(val) + "\n")
+                       + "\n".join(md) + "\n\n" + VALIDATION_NOTES + "\n".join(val) + "\n")
         readme = ROOT / "README.md"
         text = readme.read_text()
         start, end = "<!-- metrics:start -->", "<!-- metrics:end -->"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from genlab.eval.metrics import (checkerboard_ratio, fid, grey, kid, knn_radii, laplacian_energy, nyquist_share,
-                                 precision_recall, sharpness_ratio)
+from genlab.eval.metrics import (checkerboard_ratio, density_coverage, fid, grey, kid, knn_radii, laplacian_energy,
+                                 nyquist_share, precision_recall, sharpness_ratio)
 
 
 def test_fid_closed_form_for_gaussians():
@@ -88,6 +88,23 @@ def test_precision_recall_chunks_give_the_same_answer():
     assert torch.allclose(knn_radii(a, 3, chunk=50), d.sort(1).values[:, 3])
 
 
+def test_density_and_coverage_are_not_fooled_by_a_real_outlier():
+    """One real point far from the rest has a huge k-NN ball: a cluster of junk inside it gets precision 1, but
+    density and coverage only count that single ball (Naeem et al. 2020)."""
+    g = torch.Generator().manual_seed(9)
+    real = torch.randn(400, 8, generator=g, dtype=torch.float64)
+    real = torch.cat([real, torch.full((1, 8), 30.0, dtype=torch.float64)])  # the outlier, ~80 from the cluster
+    junk = torch.full((300, 8), 20.0, dtype=torch.float64) + 0.01 * torch.randn(300, 8, generator=g, dtype=torch.float64)
+    assert precision_recall(junk, real)[0] == 1.0
+    density, coverage = density_coverage(junk, real)
+    assert density == 1 / 5 and coverage == 1 / 401
+    same = torch.randn(400, 8, generator=g, dtype=torch.float64)
+    density, coverage = density_coverage(same, real[:400])
+    assert 0.7 < density < 1.3 and 0.85 < coverage < 1
+    assert density_coverage(real + 100, real) == (0.0, 0.0)
+    assert density_coverage(same, real, chunk=7) == density_coverage(same, real, chunk=10_000)
+
+
 # --- sharpness and checkerboard ---------------------------------------------------------------------------------
 
 def _checkerboard(n=8, size=16, channels=3):
@@ -142,3 +159,51 @@ def test_grey_uses_luma_and_sizes_must_match():
         sharpness_ratio(torch.rand(2, 1, 8, 8), torch.rand(2, 1, 16, 16))
     with pytest.raises(ValueError, match="even"):
         nyquist_share(torch.rand(2, 1, 7, 7))
+
+
+def test_checkpoint_flag_scores_a_candidate_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    import json
+
+    import pytest
+
+    from genlab import evaluate as ev
+
+    (tmp_path / "checkpoints" / "a").mkdir(parents=True)
+    card = tmp_path / "checkpoints" / "a" / "card.json"
+    card.write_text(json.dumps({"model": "a"}))
+    monkeypatch.setattr(ev, "CHECKPOINTS", tmp_path / "checkpoints")
+    monkeypatch.setattr(ev, "ROOT", tmp_path)
+    calls = []
+
+    def fake(name, n, root, checkpoint_dir=None, validate=True):
+        calls.append((name, checkpoint_dir, validate))
+        return {"recall": 0.5}, {}
+
+    monkeypatch.setattr(ev, "evaluate", fake)
+    ev.main(["a", "--checkpoint", "runs/a/ck", "--n", "10"])
+    assert calls == [("a", "runs/a/ck", False)]
+    assert "recall 0.5" in capsys.readouterr().out
+    assert json.loads(card.read_text()) == {"model": "a"} and not (tmp_path / "docs").exists()
+    with pytest.raises(SystemExit):
+        ev.main(["a", "b", "--checkpoint", "runs/a/ck"])
+
+
+def test_validation_rows_behave_as_the_docs_say():
+    """On real Fashion-MNIST and the shipped eval/fashion network, each known row lands where EVALUATION.md says."""
+    import genlab
+    from genlab import evaluate as ev
+    from tests.conftest import need_data
+
+    root = need_data("FashionMNIST")
+    torch.manual_seed(0)
+    found, rows = ev.image_metrics("clothing_gan", genlab.build("clothing_gan", "tiny").eval(), 400, root)
+    assert set(rows["shipped"]) == set(ev.VALIDATION_COLUMNS) and all(set(r) == set(rows["shipped"]) for r in rows.values())
+    assert abs(sum(found["class_shares"].values()) - 1) < 1e-6 and found["fid_n_generated"] == 400
+    real, blur, noise = rows["real vs real (disjoint)"], rows["real blurred (Gaussian σ=1)"], rows["uniform noise"]
+    assert real["fid"] < 1 and real["precision"] > 0.7 and real["recall"] > 0.7
+    assert abs(real["sharpness_ratio"] - 1) < 0.05 and abs(real["checkerboard_ratio"] - 1) < 0.1
+    assert 0.05 < real["class_min"] < 0.1 < real["class_max"] < 0.15
+    assert blur["sharpness_ratio"] < 0.2 and blur["checkerboard_ratio"] < 0.5 and blur["recall"] < 0.2
+    assert noise["sharpness_ratio"] > 3 and noise["checkerboard_ratio"] > 5 and noise["precision"] < 0.1
+    collapsed = rows["collapsed (one sample repeated)"]
+    assert collapsed["recall"] < 0.01 and collapsed["class_max"] == 1.0

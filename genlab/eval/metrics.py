@@ -5,7 +5,9 @@ checkerboard). No SciPy.
 FID (Heusel et al. 2017): ||μ1 − μ2||² + Tr(Σ1 + Σ2 − 2 (Σ1^½ Σ2 Σ1^½)^½).
 KID (Bińkowski et al. 2018): the unbiased MMD² with the kernel k(x, y) = (xᵀy / d + 1)³, averaged over
 subsets; unlike FID it has no bias from the sample size, which matters with ~500 held-out faces.
-Precision/recall (Kynkäänniemi et al. 2019): realism and variety separately, where FID mixes them.
+Precision/recall (Kynkäänniemi et al. 2019): realism and variety separately, where FID mixes them; density and
+coverage (Naeem et al. 2020): the same two questions, asked of the real points' k-NN balls only, so that
+outliers (one real face far from the others has a ball that can hold a whole cluster of noise) cannot fake them.
 Sharpness and checkerboard ratios: generated ÷ real held-out images, so 1 means "like the real photos".
 """
 from __future__ import annotations
@@ -86,6 +88,24 @@ def precision_recall(generated: torch.Tensor, real: torch.Tensor, k: int = 3, ch
     precision = _inside(generated, real, knn_radii(real, k, chunk), chunk).double().mean()
     recall = _inside(real, generated, knn_radii(generated, k, chunk), chunk).double().mean()
     return float(precision), float(recall)
+
+
+def density_coverage(generated: torch.Tensor, real: torch.Tensor, k: int = 5, chunk: int = 1000) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020, "Reliable Fidelity and Diversity Metrics for Generative Models",
+    ICML; k = 5 as in the paper): the k-NN balls of the real points only, so outliers cannot inflate them.
+
+    density = mean over samples of (number of real balls holding it) / k: about 1 for real vs real, above 1
+    where samples crowd the dense middle. coverage = share of real balls that hold at least one sample: the
+    variety, like recall, but a few outlying samples with huge balls (or one real outlier) cannot fake it.
+    """
+    generated, real = generated.double(), real.double()
+    radii = knn_radii(real, k, chunk)
+    count, covered = 0, torch.zeros(len(real), dtype=torch.bool)
+    for i in range(0, len(generated), chunk):
+        inside = torch.cdist(generated[i:i + chunk], real) <= radii
+        count += int(inside.sum())
+        covered |= inside.any(0)
+    return count / (k * len(generated)), float(covered.double().mean())
 
 
 # --- what the eye sees: sharpness and checkerboard -------------------------------------------------------------
