@@ -249,6 +249,18 @@ eval/fashion classifier; `class_min` / `class_max` in the table): real vs real s
 class (the classifier's own errors: a perfect one would give 10% each); the collapsed and untrained
 generators put 100% into one class.
 
+**Model-specific checks** (genlab/eval/<name>.py, in the table above). `hair_cyclegan`:
+`sharpness_ratio_<direction>` and `checkerboard_ratio_<direction>` compare translated held-out faces with the
+real held-out faces of the target colour; `identity_*_<direction>` are the same numbers for the untouched
+source photos, the value a perfect translation would reach (near 1: photos of the two colours are alike).
+`glasses_cgan`: on the same 500 noises with either label, `male_share_glasses` / `male_share_no_glasses` is the
+share of faces the eval/sex classifier calls male and `sex_flip_rate` the share whose predicted sex changes
+when only the label flips. That classifier is right on `sex_classifier_real_accuracy` of the real held-out
+faces (trained with the four glasses × sex cells weighted equally, so that glasses are no cue for "male"); its
+errors put a floor under the flip rate: `sex_flip_rate_real_mirrored` is the share of real held-out faces whose
+predicted sex changes in their mirror image, a change that keeps the sex.
+`checkerboard_ratio_<label>` compares each label's samples with the real held-out faces of that label.
+
 """
 
 
@@ -263,7 +275,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.checkpoint is not None:
         if len(a.names) != 1:
-            p.error("--checkpoint needs exactly one model name, e.g. python -m genlab.evaluate clothing_gan --checkpoint runs/clothing_gan/ck")
+            p.error("--checkpoint needs exactly one model name, e.g. "
+                    "python -m genlab.evaluate clothing_gan --checkpoint runs/clothing_gan/ck")
         a.no_write = True
     names = a.names or [n for n in MODELS if (CHECKPOINTS / n / checkpoint.WEIGHTS).is_file()]
     table = []
@@ -279,12 +292,12 @@ def main(argv=None):
     md = ["| model | metrics |", "|---|---|"]
     md += [f"| `{n}` | " + "; ".join(f"{k} {fmt(v)}" for k, v in f.items()) + " |" for n, f in table]
     if not a.no_write:
-        cols = list(VALIDATION_COLUMNS)
-        val = ["| model | generator | " + " | ".join(VALIDATION_COLUMNS.values()) + " |", "|---|---|" + "---|" * len(cols)]
-        order = lambda label: ROWS.index(label) if label in ROWS else len(ROWS)  # noqa: E731
-        val += [f"| `{n}` | {label} | " + " | ".join(f"{e['validation'][label][c]:.4g}" if c in e["validation"][label] else "–"
-                                                     for c in cols) + " |"
-                for n, e in shipped_evaluations() for label in sorted(e["validation"], key=order)]
+        val = ["| model | generator | " + " | ".join(VALIDATION_COLUMNS.values()) + " |",
+               "|---|---|" + "---|" * len(VALIDATION_COLUMNS)]
+        for n, e in shipped_evaluations():
+            for label in sorted(e["validation"], key=lambda x: ROWS.index(x) if x in ROWS else len(ROWS)):
+                r = e["validation"][label]
+                val.append(f"| `{n}` | {label} | " + " | ".join(f"{r[c]:.4g}" if c in r else "–" for c in VALIDATION_COLUMNS) + " |")
         doc = ROOT / "docs" / "EVALUATION.md"
         doc.parent.mkdir(exist_ok=True)
         doc.write_text("# Evaluation of the shipped checkpoints\n\nMade by `python -m genlab.evaluate` "

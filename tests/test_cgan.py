@@ -147,7 +147,7 @@ def test_evaluate_reports_agreement_per_label():
     m = genlab.build("glasses_cgan", "tiny").eval()
     out = glasses_cgan.evaluate(m, root, n=8, clf=clf, sex_clf=sex)
     for k in ("classifier_real_accuracy", "agree_glasses", "agree_no_glasses", "agree_mean", "sex_classifier_real_accuracy",
-              "male_share_glasses", "male_share_no_glasses", "sex_flip_rate"):
+              "male_share_glasses", "male_share_no_glasses", "sex_flip_rate", "sex_flip_rate_real_mirrored"):
         assert 0.0 <= out[k] <= 1.0, k
     assert out["sex_flip_rate"] >= abs(out["male_share_glasses"] - out["male_share_no_glasses"])  # a flip per change
     assert out["checkerboard_ratio_glasses"] > 0 and out["checkerboard_ratio_no_glasses"] > 0

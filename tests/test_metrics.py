@@ -204,6 +204,7 @@ def test_validation_rows_behave_as_the_docs_say():
     assert abs(real["sharpness_ratio"] - 1) < 0.05 and abs(real["checkerboard_ratio"] - 1) < 0.1
     assert 0.05 < real["class_min"] < 0.1 < real["class_max"] < 0.15
     assert blur["sharpness_ratio"] < 0.2 and blur["checkerboard_ratio"] < 0.5 and blur["recall"] < 0.2
-    assert noise["sharpness_ratio"] > 3 and noise["checkerboard_ratio"] > 5 and noise["precision"] < 0.1
+    assert noise["sharpness_ratio"] > 3 and noise["checkerboard_ratio"] > 5 and noise["coverage"] < 0.05
+    assert 0.8 < real["density"] < 1.2 and real["coverage"] > 0.8
     collapsed = rows["collapsed (one sample repeated)"]
     assert collapsed["recall"] < 0.01 and collapsed["class_max"] == 1.0

@@ -161,11 +161,12 @@ def train_classifier(name: str, root=None, epochs: int | None = None, seed: int 
     card = {"model": f"eval/{name}", "classes": spec["classes"], "epochs": epochs, "seed": seed,
             "dataset": {"train": len(xtr), "held_out": len(xte), "folders": spec["folders"] or "FashionMNIST"},
             "wall_time_s": round(time.time() - t0, 1), "device": str(device), "threads": torch.get_num_threads(),
-            "command": f"python -m genlab.eval.classifier {name} --epochs {epochs}" + (f" --device {device}" if device != "cpu" else "")
-                       + (f" --threads {torch.get_num_threads()}" if device == "cpu" else ""),
+            "command": f"python -m genlab.eval.classifier {name} --epochs {epochs}"
+                       + (f" --device {device}" if device != "cpu" else f" --threads {torch.get_num_threads()}"),
             "metrics": {"held_out_accuracy": (pred == yte).float().mean().item(),
                         "held_out_balanced_accuracy": sum(per_class.values()) / len(per_class),
-                        "held_out_per_class": per_class, **({"held_out_per_folder_and_class": per_group} if per_group else {})}}
+                        "held_out_per_class": per_class,
+                        **({"held_out_per_folder_and_class": per_group} if per_group else {})}}
     checkpoint.save(EVAL_DIR / name, model, {"model": f"eval/{name}", "classes": spec["classes"],
                                               "channels": spec["channels"], "size": spec["size"],
                                               "width": spec.get("width", 32)}, card)

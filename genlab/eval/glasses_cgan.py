@@ -11,6 +11,8 @@ classifier assigns to the requested label. On the same noise with either label, 
 `male_share_glasses` / `male_share_no_glasses` (the share called male per label; real held-out faces:
 `sex_classifier_real_accuracy`) and `sex_flip_rate`, the share of noises whose predicted sex changes when the
 label flips: a label that carries sex (80% of the real glasses faces are men) shows up here.
+`sex_flip_rate_real_mirrored`, the share of real held-out faces whose predicted sex changes in their mirror
+image, is the flip rate of a change that keeps the sex: the classifier's own floor.
 `checkerboard_ratio_<label>`: period-2 spectral energy of the samples ÷ that of the real held-out faces of
 that label (genlab.eval.metrics). `python -m genlab.eval.glasses_cgan [--write-card]` prints
 them, with --write-card stores them in the checkpoint's card.json "metrics", and with
@@ -46,7 +48,11 @@ def evaluate(model, root=None, n: int = N_PER_LABEL, clf=None, sex_clf=None) -> 
            "classifier_real_glasses_recall": (pred[y_ho == glasses_idx] == glasses_idx).float().mean().item(),
            "classifier_real_no_glasses_recall": (pred[y_ho == no_idx] == no_idx).float().mean().item()}
     _, (x_sex, y_sex) = classifier.real_data("sex", root)
-    out["sex_classifier_real_accuracy"] = (classifier.predict(sex_clf, x_sex).argmax(1) == y_sex).float().mean().item()
+    sex_real = classifier.predict(sex_clf, x_sex).argmax(1)
+    out["sex_classifier_real_accuracy"] = (sex_real == y_sex).float().mean().item()
+    # the classifier's own noise floor for a flip rate: a change that keeps the sex (a mirror image) still flips some
+    mirrored = classifier.predict(sex_clf, x_sex.flip(-1)).argmax(1)
+    out["sex_flip_rate_real_mirrored"] = (mirrored != sex_real).float().mean().item()
     male_idx = sex_clf.classes.index("male")
     z = model.noise(n, seed=SEED)
     male = {}

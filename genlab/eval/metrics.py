@@ -140,11 +140,15 @@ def laplacian_energy(images: torch.Tensor, batch: int = 1000) -> float:
     return total / count
 
 
+def _same_size(name: str, a: torch.Tensor, b: torch.Tensor) -> None:
+    if a.shape[-2:] != b.shape[-2:]:
+        raise ValueError(f"{name} needs equal image sizes, got {tuple(a.shape[-2:])} and {tuple(b.shape[-2:])}")
+
+
 def sharpness_ratio(generated: torch.Tensor, real: torch.Tensor) -> float:
     """laplacian_energy(generated) / laplacian_energy(real): 1 = as sharp as real, < 1 blurred, > 1 speckled.
     Both sets must have the same image size (the Laplacian's response depends on the scale)."""
-    if generated.shape[-2:] != real.shape[-2:]:
-        raise ValueError(f"sharpness_ratio needs equal image sizes, got {tuple(generated.shape[-2:])} and {tuple(real.shape[-2:])}")
+    _same_size("sharpness_ratio", generated, real)
     return laplacian_energy(generated) / laplacian_energy(real)
 
 
@@ -154,7 +158,8 @@ def nyquist_share(images: torch.Tensor, batch: int = 1000) -> float:
     Per image and channel: 2-D FFT of the image minus its mean, power |F|². The Nyquist lines hold the
     period-2 patterns that stride-2 transposed convolutions leave (the checkerboard of Odena et al. 2016,
     "Deconvolution and Checkerboard Artifacts", Distill). Summed over the set before dividing, so flat
-    images (no power) do not divide by zero. A pure checkerboard scores 1; white noise on N×N about (2N − 1)/(N² − 1), the lines' share of bins."""
+    images (no power) do not divide by zero. A pure checkerboard scores 1; white noise on N×N about
+    (2N − 1)/(N² − 1), the lines' share of bins."""
     h, w = images.shape[-2:]
     if h % 2 or w % 2:
         raise ValueError(f"nyquist_share needs even image sizes, got {h}×{w}")
@@ -163,12 +168,12 @@ def nyquist_share(images: torch.Tensor, batch: int = 1000) -> float:
         x = _unit(images[i:i + batch])
         p = torch.fft.fft2(x - x.mean(dim=(-2, -1), keepdim=True)).abs().square()
         total += float(p.sum())
-        on += float(p[..., h // 2, :].sum() + p[..., :, w // 2].sum() - p[..., h // 2, w // 2].sum())  # the crossing once
+        # both lines, their crossing counted once
+        on += float(p[..., h // 2, :].sum() + p[..., :, w // 2].sum() - p[..., h // 2, w // 2].sum())
     return on / total if total > 0 else 0.0
 
 
 def checkerboard_ratio(generated: torch.Tensor, real: torch.Tensor) -> float:
     """nyquist_share(generated) / nyquist_share(real): 1 = as much period-2 energy as real images, > 1 checkerboard."""
-    if generated.shape[-2:] != real.shape[-2:]:
-        raise ValueError(f"checkerboard_ratio needs equal image sizes, got {tuple(generated.shape[-2:])} and {tuple(real.shape[-2:])}")
+    _same_size("checkerboard_ratio", generated, real)
     return nyquist_share(generated) / nyquist_share(real)
