@@ -220,16 +220,16 @@ the split that FID cannot show. Blur keeps some precision but loses almost all r
 into a small corner of the real manifold. The rows also show the metric's known weakness: a real image far
 from the others has a k-NN ball large enough to hold a whole cluster of junk. On `anime_dcgan` two of the
 2,044 held-out faces have radii three times the median, and every uniform-noise image and every untrained
-sample (all of which land in one tight spot of feature space) falls inside them: precision 1. Recall has the
-mirror weakness (a few outlying samples with huge balls). So read precision next to density, and recall next
-to coverage.
+sample (all of which land in one tight spot of feature space) falls inside them: precision 1 (on
+`clothing_gan` noise still gets 0.25). Recall has the mirror weakness (a few outlying samples with huge balls).
+So read precision next to density, and recall next to coverage.
 
 **Density / coverage** (Naeem et al. 2020, k = 5, the same subsets): only the real points' balls count, so
 neither real nor generated outliers can fake a score. Density is the mean number of real balls holding a
-sample ÷ k (about 1 for real vs real; above 1 where samples crowd the dense middle of the data); coverage is
-the share of real balls that hold at least one sample (about 0.9 for real vs real). Noise and the untrained
-generators fall to a coverage of ≈ 0 on every model, even where their precision is 1; the collapsed generator
-covers at most a handful of balls.
+sample ÷ k (1.0 for real vs real; above 1 where samples crowd the dense middle of the data); coverage is the
+share of real balls that hold at least one sample (0.97 for real vs real). Noise and untrained generators get
+a coverage of about 0 even where their precision is high; their density stays at or below about 0.2 (the one
+outlying ball they all sit in, ÷ k); the collapsed generator covers at most a handful of balls.
 
 **Sharpness ratio** (mean squared 3×3 Laplacian of the grey image, generated ÷ real held-out): real vs real
 gives 1.00 ± 0.02, a σ = 1 blur about 0.05, uniform noise about 9, and an untrained generator, whose images
