@@ -138,12 +138,37 @@ def test_book_preset_shapes():
 def test_evaluate_reports_agreement_per_label():
     from genlab.eval import classifier, glasses_cgan
 
-    root = need_data("glasses/G", "glasses/NoG")
+    root = need_data("glasses/G", "glasses/NoG", "glasses/attributes.csv")
     torch.manual_seed(0)
     clf = classifier.Classifier(2).eval()
     clf.classes, clf.size = ["no glasses", "glasses"], 64
+    sex = classifier.Classifier(2, width=4).eval()
+    sex.classes, sex.size = ["female", "male"], 64
     m = genlab.build("glasses_cgan", "tiny").eval()
-    out = glasses_cgan.evaluate(m, root, n=8, clf=clf)
-    for k in ("classifier_real_accuracy", "agree_glasses", "agree_no_glasses", "agree_mean"):
+    out = glasses_cgan.evaluate(m, root, n=8, clf=clf, sex_clf=sex)
+    for k in ("classifier_real_accuracy", "agree_glasses", "agree_no_glasses", "agree_mean", "sex_classifier_real_accuracy",
+              "male_share_glasses", "male_share_no_glasses", "sex_flip_rate", "sex_flip_rate_real_mirrored"):
         assert 0.0 <= out[k] <= 1.0, k
+    assert out["sex_flip_rate"] >= abs(out["male_share_glasses"] - out["male_share_no_glasses"])  # a flip per change
+    assert out["checkerboard_ratio_glasses"] > 0 and out["checkerboard_ratio_no_glasses"] > 0
     assert out["samples_per_label"] == 8
+
+
+def test_sex_labels_come_from_attributes_csv_by_file_name():
+    """The sex classifier's faces are the glasses classifier's (same split, same order); each label is the CSV's."""
+    import csv
+
+    from genlab import data
+    from genlab.eval import classifier
+
+    root = need_data("glasses/G", "glasses/NoG", "glasses/attributes.csv")
+    (x, y, g), (xh, yh, gh) = classifier.real_data("sex", root, groups=True)
+    (xg, yg), _ = classifier.real_data("glasses", root)
+    assert torch.equal(x, xg) and torch.equal(g, yg)
+    with (root / "glasses/attributes.csv").open() as f:
+        table = {r["filename"]: int(r["male"]) for r in csv.DictReader(f)}
+    for j, folder in enumerate(("NoG", "G")):
+        files = data.image_files(root / "glasses" / folder)
+        _, ho = data.split(len(files), data.HOLDOUT)
+        assert [table[f"{folder}/{files[int(i)].name}"] for i in ho[:20]] == yh[gh == j][:20].tolist()
+        assert int(y[g == j].sum() + yh[gh == j].sum()) == sum(v for k, v in table.items() if k.startswith(folder + "/"))

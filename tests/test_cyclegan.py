@@ -118,5 +118,7 @@ def test_identity_generator_fails_the_evaluation():
     assert not ev.passed(m)  # ...the flip rates catch it
     for d in cyclegan.DIRECTIONS:
         assert m[f"flip_rate_{d}"] == m[f"identity_flip_rate_{d}"] < 0.3
+        for k in ("sharpness_ratio", "checkerboard_ratio"):  # untouched photos look like photos of the other colour
+            assert m[f"{k}_{d}"] == m[f"identity_{k}_{d}"] and 0.7 < m[f"{k}_{d}"] < 1.4
     assert m["classifier_accuracy"] > 0.8
     assert all(isinstance(v, (int, float)) for v in m.values())

@@ -3,7 +3,7 @@
 Kept apart from the models they judge, trained on the real training split only and scored on the fixed
 held-out split (genlab.data.folder_split). Weights ship in checkpoints/eval/<name>/ like any checkpoint.
 
-    python -m genlab.eval.classifier glasses hair fashion
+    python -m genlab.eval.classifier glasses hair fashion sex
 """
 from __future__ import annotations
 
@@ -24,12 +24,18 @@ EVAL_DIR = CHECKPOINTS / "eval"
 # "anime" has no labels: it learns to tell which way a face is rotated (0/90/180/270°; RotNet,
 # Gidaris et al. 2018), which needs eyes, hair and chin in the right places, so its features can
 # judge generated faces where no Inception weights can be had.
+# "sex" reads its labels from a CSV column (glasses/attributes.csv `male`, by file name) and sees faces with and
+# without glasses; it weights the four (glasses, sex) cells equally, because in the data 80% of glasses faces are
+# men: unweighted, "has glasses" would be a cheap cue for "male", and the cGAN check (does flipping the glasses
+# label change the sex?) would then measure the glasses again.
 SPECS = {
     "glasses": {"classes": ["no glasses", "glasses"], "size": 64, "channels": 3, "folders": ["glasses/NoG", "glasses/G"]},
     "hair": {"classes": ["black", "blond"], "size": 64, "channels": 3, "folders": ["hair/black", "hair/blond"]},
     "fashion": {"classes": data.FASHION_CLASSES, "size": 28, "channels": 1, "folders": None, "width": 16, "epochs": 3},
     "anime": {"classes": ["0°", "90°", "180°", "270°"], "size": 64, "channels": 3, "folders": ["anime/faces"],
               "width": 16, "epochs": 2, "rotation": True},
+    "sex": {"classes": ["female", "male"], "size": 64, "channels": 3, "folders": ["glasses/NoG", "glasses/G"],
+            "labels": ("glasses/attributes.csv", "male"), "balance_folders": True, "width": 16, "epochs": 8},
 }
 
 
@@ -53,8 +59,34 @@ class Classifier(nn.Module):
         return self.head(self.features(x))
 
 
-def real_data(name: str, root=None) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-    """((train images, labels), (held-out images, labels)), images uint8."""
+def csv_labels(name: str, root=None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """[(train labels, held-out labels)] per folder of a spec with "labels": the CSV column, matched by file name,
+    in the order of data.folder_split's images (the same sorted file list and fixed split)."""
+    import csv
+
+    spec = SPECS[name]
+    rel, column = spec["labels"]
+    path = data.data_root(root) / rel
+    if not path.is_file():
+        raise data.DataError(f"{path} is missing: the {name} classifier reads its labels from its {column!r} column.")
+    with path.open(newline="") as f:
+        table = {row["filename"]: int(row[column]) for row in csv.DictReader(f)}
+    out = []
+    for folder in spec["folders"]:
+        files = data.image_files(data.data_root(root) / folder)
+        base = Path(folder).name
+        missing = [p.name for p in files if f"{base}/{p.name}" not in table]
+        if missing:
+            raise data.DataError(f"{path} has no {column!r} for {len(missing)} file(s) of {folder}, e.g. {missing[0]}.")
+        y = torch.tensor([table[f"{base}/{p.name}"] for p in files])
+        tr, ho = data.split(len(files), data.HOLDOUT)
+        out.append((y[tr], y[ho]))
+    return out
+
+
+def real_data(name: str, root=None, groups: bool = False):
+    """((train images, labels), (held-out images, labels)), images uint8; with groups=True each pair also holds
+    the index of the folder each image came from: ((x, y, folder), (x, y, folder))."""
     spec = SPECS[name]
     if spec["folders"] is None:
         xtr, ytr = data.fashion_images(root, train=True)
@@ -66,8 +98,15 @@ def real_data(name: str, root=None) -> tuple[tuple[torch.Tensor, torch.Tensor], 
         rot = lambda x: (torch.cat([x.rot90(k, (2, 3)) for k in range(4)]),  # noqa: E731
                          torch.arange(4).repeat_interleave(len(x)))
         return rot(xtr), rot(xte)
-    tr = torch.cat([p[0] for p in parts]), torch.cat([torch.full((len(p[0]),), i) for i, p in enumerate(parts)])
-    ho = torch.cat([p[1] for p in parts]), torch.cat([torch.full((len(p[1]),), i) for i, p in enumerate(parts)])
+    folder = [torch.cat([torch.full((len(p[k]),), i) for i, p in enumerate(parts)]) for k in (0, 1)]
+    if "labels" in spec:
+        labels = csv_labels(name, root)
+        y = [torch.cat([lab[k] for lab in labels]) for k in (0, 1)]
+    else:  # the folder is the class
+        y = folder
+    tr, ho = (torch.cat([p[0] for p in parts]), y[0]), (torch.cat([p[1] for p in parts]), y[1])
+    if groups:
+        return (*tr, folder[0]), (*ho, folder[1])
     return tr, ho
 
 
@@ -86,13 +125,19 @@ def train_classifier(name: str, root=None, epochs: int | None = None, seed: int 
     spec = SPECS[name]
     epochs = epochs or spec.get("epochs", 6)
     torch.manual_seed(seed)
-    (xtr, ytr), (xte, yte) = real_data(name, root)
+    if spec.get("balance_folders"):
+        (xtr, ytr, gtr), (xte, yte, gte) = real_data(name, root, groups=True)
+    else:
+        (xtr, ytr), (xte, yte) = real_data(name, root)
+        gtr, gte = torch.zeros_like(ytr), torch.zeros_like(yte)
     model = Classifier(len(spec["classes"]), spec["channels"], spec.get("width", 32)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     steps = epochs * -(-len(xtr) // 64)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps)  # ends at a tiny LR: a settled model
-    counts = torch.bincount(ytr).float()
-    weight = (counts.sum() / (len(counts) * counts)).to(device)  # classes are unbalanced: weight them evenly
+    # every (class, folder) cell weighs the same in the loss: classes are unbalanced (and for "sex", so is the
+    # share of men with and without glasses)
+    cell = ytr * (int(gtr.max()) + 1) + gtr
+    sample_weight = 1 / torch.bincount(cell).float()[cell]
     t0 = time.time()
     for _ in range(epochs):
         model.train()
@@ -101,7 +146,8 @@ def train_classifier(name: str, root=None, epochs: int | None = None, seed: int 
             if spec["channels"] == 3 and not spec.get("rotation"):  # mirror faces: a free, label-preserving augmentation
                 flip = torch.rand(len(x)) < 0.5
                 x[flip] = x[flip].flip(-1)
-            loss = F.cross_entropy(model(x.to(device)), ytr[idx].to(device), weight=weight)
+            w = sample_weight[idx].to(device)
+            loss = (F.cross_entropy(model(x.to(device)), ytr[idx].to(device), reduction="none") * w).sum() / w.sum()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -109,13 +155,18 @@ def train_classifier(name: str, root=None, epochs: int | None = None, seed: int 
     model = model.cpu().eval()
     pred = predict(model, xte).argmax(1)
     per_class = {c: (pred[yte == i] == i).float().mean().item() for i, c in enumerate(spec["classes"])}
+    per_group = {f"{f} {c}": (pred[(yte == i) & (gte == j)] == i).float().mean().item()
+                 for j, f in enumerate(spec["folders"] or []) for i, c in enumerate(spec["classes"])
+                 if spec.get("balance_folders")}
     card = {"model": f"eval/{name}", "classes": spec["classes"], "epochs": epochs, "seed": seed,
             "dataset": {"train": len(xtr), "held_out": len(xte), "folders": spec["folders"] or "FashionMNIST"},
-            "wall_time_s": round(time.time() - t0, 1), "device": str(device),
-            "command": f"python -m genlab.eval.classifier {name} --epochs {epochs}" + (f" --device {device}" if device != "cpu" else ""),
+            "wall_time_s": round(time.time() - t0, 1), "device": str(device), "threads": torch.get_num_threads(),
+            "command": f"python -m genlab.eval.classifier {name} --epochs {epochs}"
+                       + (f" --device {device}" if device != "cpu" else f" --threads {torch.get_num_threads()}"),
             "metrics": {"held_out_accuracy": (pred == yte).float().mean().item(),
                         "held_out_balanced_accuracy": sum(per_class.values()) / len(per_class),
-                        "held_out_per_class": per_class}}
+                        "held_out_per_class": per_class,
+                        **({"held_out_per_folder_and_class": per_group} if per_group else {})}}
     checkpoint.save(EVAL_DIR / name, model, {"model": f"eval/{name}", "classes": spec["classes"],
                                               "channels": spec["channels"], "size": spec["size"],
                                               "width": spec.get("width", 32)}, card)
@@ -138,7 +189,10 @@ def main(argv=None):
     p.add_argument("--data", default=None)
     p.add_argument("--epochs", type=int, default=None, help="default: per classifier (6 for glasses/hair)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     for n in a.names:
         card = train_classifier(n, a.data, a.epochs, device=a.device)
         print(n, card["metrics"], f"{card['wall_time_s']} s")

@@ -1,11 +1,20 @@
-"""Does the eyeglasses cGAN obey its label? Judged by the shipped glasses classifier (checkpoints/eval/glasses).
+"""Does the eyeglasses cGAN obey its label, and only its label? Judged by the shipped glasses and sex classifiers
+(checkpoints/eval/glasses, checkpoints/eval/sex).
 
     from genlab.eval.glasses_cgan import evaluate
     evaluate(genlab.load("glasses_cgan"))   # {'classifier_real_accuracy': ..., 'agree_glasses': ..., ...}
 
 `classifier_real_*`: the classifier's accuracy on the real held-out images (it never saw them), so one
 knows how far to trust it. `agree_*`: the share of generated faces (500 per label, fixed seeds) that the
-classifier assigns to the requested label. `python -m genlab.eval.glasses_cgan [--write-card]` prints
+classifier assigns to the requested label. On the same noise with either label, the sex classifier
+(trained on the real training faces' `male` column, its four glasses × sex cells weighted equally) gives
+`male_share_glasses` / `male_share_no_glasses` (the share called male per label; real held-out faces:
+`sex_classifier_real_accuracy`) and `sex_flip_rate`, the share of noises whose predicted sex changes when the
+label flips: a label that carries sex (80% of the real glasses faces are men) shows up here.
+`sex_flip_rate_real_mirrored`, the share of real held-out faces whose predicted sex changes in their mirror
+image, is the flip rate of a change that keeps the sex: the classifier's own floor.
+`checkerboard_ratio_<label>`: period-2 spectral energy of the samples ÷ that of the real held-out faces of
+that label (genlab.eval.metrics). `python -m genlab.eval.glasses_cgan [--write-card]` prints
 them, with --write-card stores them in the checkpoint's card.json "metrics", and with
 --figure docs/glasses_cgan_samples.png draws rows with / without glasses on the same noise.
 """
@@ -17,7 +26,7 @@ import json
 import torch
 from torch.nn import functional as F
 
-from . import classifier
+from . import classifier, metrics
 
 N_PER_LABEL = 500
 SEED = 20_250  # fixed noise, so the numbers are reproducible
@@ -28,8 +37,9 @@ def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model, root=None, n: int = N_PER_LABEL, clf=None) -> dict:
+def evaluate(model, root=None, n: int = N_PER_LABEL, clf=None, sex_clf=None) -> dict:
     clf = clf or classifier.load("glasses")
+    sex_clf = sex_clf or classifier.load("sex")
     glasses_idx = clf.classes.index("glasses")
     no_idx = clf.classes.index("no glasses")
     _, (x_ho, y_ho) = classifier.real_data("glasses", root)
@@ -37,11 +47,24 @@ def evaluate(model, root=None, n: int = N_PER_LABEL, clf=None) -> dict:
     out = {"classifier_real_accuracy": (pred == y_ho).float().mean().item(),
            "classifier_real_glasses_recall": (pred[y_ho == glasses_idx] == glasses_idx).float().mean().item(),
            "classifier_real_no_glasses_recall": (pred[y_ho == no_idx] == no_idx).float().mean().item()}
+    _, (x_sex, y_sex) = classifier.real_data("sex", root)
+    sex_real = classifier.predict(sex_clf, x_sex).argmax(1)
+    out["sex_classifier_real_accuracy"] = (sex_real == y_sex).float().mean().item()
+    # the classifier's own noise floor for a flip rate: a change that keeps the sex (a mirror image) still flips some
+    mirrored = classifier.predict(sex_clf, x_sex.flip(-1)).argmax(1)
+    out["sex_flip_rate_real_mirrored"] = (mirrored != sex_real).float().mean().item()
+    male_idx = sex_clf.classes.index("male")
     z = model.noise(n, seed=SEED)
-    for w, key, idx in ((1.0, "agree_glasses", glasses_idx), (0.0, "agree_no_glasses", no_idx)):
+    male = {}
+    for w, key, idx, label in ((1.0, "agree_glasses", glasses_idx, "glasses"), (0.0, "agree_no_glasses", no_idx, "no_glasses")):
         fakes = torch.cat([model.generate(zc, w) for zc in z.split(100)])
         out[key] = (classifier.predict(clf, _resize(fakes, clf.size)).argmax(1) == idx).float().mean().item()
+        male[label] = classifier.predict(sex_clf, _resize(fakes, sex_clf.size)).argmax(1) == male_idx
+        out[f"male_share_{label}"] = male[label].float().mean().item()
+        real = x_ho[y_ho == idx]
+        out[f"checkerboard_ratio_{label}"] = metrics.checkerboard_ratio(_resize(fakes, real.shape[-1]), real)
     out["agree_mean"] = (out["agree_glasses"] + out["agree_no_glasses"]) / 2
+    out["sex_flip_rate"] = (male["glasses"] != male["no_glasses"]).float().mean().item()
     out["samples_per_label"] = n
     return out
 

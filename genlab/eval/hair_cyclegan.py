@@ -12,6 +12,12 @@
 - change_l1_<direction> / face_change_l1_<direction>: mean |G(x) - x| over the whole image and over a
   central box that holds eyes, nose and mouth on these aligned faces (little hair there): a high face
   change means the model alters more than the hair.
+- sharpness_ratio_<direction> / checkerboard_ratio_<direction>: translated held-out faces against the real
+  held-out faces of the target colour (genlab.eval.metrics: mean squared Laplacian, and the share of spectral
+  power on the Nyquist lines, each generated ÷ real): 1 = like real photos; sharpness < 1 is mush, a
+  checkerboard ratio > 1 the period-2 pattern of stride-2 transposed convolutions.
+  identity_sharpness_ratio_<direction> / identity_checkerboard_ratio_<direction>: the same for the untouched
+  source faces, the value a perfect translation would get (near 1: the two colours' photos are alike).
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from torch.nn import functional as F
 
 from .. import data
 from ..models.cyclegan import DIRECTIONS, FOLDERS
-from . import classifier
+from . import classifier, metrics
 
 AIM = 0.8  # share of translated faces the classifier must assign to the target colour
 FACE_BOX = (slice(26, 54), slice(18, 46))  # rows, cols of a 64×64 aligned CelebA face: eyes to chin
@@ -57,7 +63,8 @@ def _at(images: torch.Tensor, size: int) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model, root=None, judge=None) -> dict:
-    """Numbers only: classifier accuracy, flip rates (model and identity), round-trip and change L1."""
+    """Numbers only: classifier accuracy, flip rates (model and identity), round-trip and change L1,
+    sharpness and checkerboard ratios (model and identity)."""
     judge = judge or classifier.load("hair")
     size = model.input_shape[-1]
     faces = held_out(size, root)
@@ -74,6 +81,10 @@ def evaluate(model, root=None, judge=None) -> dict:
         change = (_at(there, 64) - _at(x, 64)).abs()
         out[f"change_l1_{d}"] = change.mean().item()
         out[f"face_change_l1_{d}"] = change[..., FACE_BOX[0], FACE_BOX[1]].mean().item()
+        out[f"sharpness_ratio_{d}"] = metrics.sharpness_ratio(there, faces[target])
+        out[f"checkerboard_ratio_{d}"] = metrics.checkerboard_ratio(there, faces[target])
+        out[f"identity_sharpness_ratio_{d}"] = metrics.sharpness_ratio(x, faces[target])
+        out[f"identity_checkerboard_ratio_{d}"] = metrics.checkerboard_ratio(x, faces[target])
     out["round_trip_l1"] = sum(out[f"round_trip_l1_{d}"] for d in DIRECTIONS) / len(DIRECTIONS)
     return out
 
