@@ -111,7 +111,7 @@ class User:
         except Exception as e:
             raise type(e)(f"request: {e}") from None
         if self.http is not None:
-            for u in urls(out):
+            for u in dict.fromkeys(urls(out)):  # a file named twice (shown and offered for download) is fetched once
                 try:
                     r = self.http.get(u)
                     r.raise_for_status()
