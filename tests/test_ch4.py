@@ -82,15 +82,15 @@ def test_interpolation_endpoints_are_the_picked_samples(name, mode):
     assert torch.equal(x[0], grid_a[17]) and torch.equal(x[-1], grid_b[6])
     assert not torch.equal(x[1], x[0])
     # through the handlers: a click on tile 17 of seed 5's grid and on tile 6 of seed 9's picks them, and the A and
-    # B pictures are those tiles, pixel for pixel (below the number drawn in each tile's corner)
+    # B pictures are those tiles, pixel for pixel (above the number drawn in each tile's corner)
     path, _, _, shown = image_gan.generate(name, 5, 32, m)
     pick = image_gan.on_select("A", shown, 0, 0, 0, 0, click_on(shown, 17))
     assert pick == (5, 17, 0, 0, "B")
     _, pic_a, pic_b = image_gan.strip(name, 5, 17, 9, 6, mode, 8, m)
-    assert below_label(pic_a) == below_label(tile(path, shown, 17, shape[-1]))
+    assert above_label(pic_a) == above_label(tile(path, shown, 17, shape[-1]))
     path9, _, _, shown9 = image_gan.generate(name, 9, 8, m)
     assert image_gan.on_select("B", shown9, *pick[:4], click_on(shown9, 6)) == (5, 17, 9, 6, "A")
-    assert below_label(pic_b) == below_label(tile(path9, shown9, 6, shape[-1]))
+    assert above_label(pic_b) == above_label(tile(path9, shown9, 6, shape[-1]))
     t0 = image_gan.frame(name, 5, 17, 9, 6, mode, 0.0, m)
     big = image_gan.to_pil(grid_a[17], scale=2 * image_gan.scale_for(m))
     assert t0.tobytes() == big.tobytes()
@@ -111,8 +111,8 @@ def tile(path, shown, i, side) -> Image.Image:
     return Image.open(path).crop((x0 + pad, y0 + pad, x0 + c, y0 + c))
 
 
-def below_label(img: Image.Image) -> bytes:
-    return img.crop((0, img.height // 2, img.width, img.height)).tobytes()
+def above_label(img: Image.Image) -> bytes:
+    return img.crop((0, 0, img.width, img.height // 2)).tobytes()
 
 
 def test_clicks_on_the_grid_name_the_sample():

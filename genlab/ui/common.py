@@ -163,7 +163,7 @@ def _stamp(text: str, size: int, mode: str) -> Image.Image:
 
 
 def labelled_grid(x: torch.Tensor, nrow: int, scale: int) -> Image.Image:
-    """N×C×H×W -> one grid image (grey stays one channel), each tile's index "#i" in its top-left corner."""
+    """N×C×H×W -> one grid image (grey stays one channel), each tile's index "#i" in its bottom-left corner."""
     img = grid_pil(x, nrow=nrow, scale=scale)
     if x.shape[1] == 1:
         img = img.convert("L")  # a third of the bytes to encode
@@ -172,8 +172,8 @@ def labelled_grid(x: torch.Tensor, nrow: int, scale: int) -> Image.Image:
     cell = (x.shape[-1] + GRID_PAD) * scale
     size = max(10, cell // 9)
     for i in range(len(x)):
-        img.paste(_stamp(f"#{i}", size, img.mode), ((i % nrow) * cell + GRID_PAD * scale,
-                                                    (i // nrow) * cell + GRID_PAD * scale))
+        stamp = _stamp(f"#{i}", size, img.mode)  # bottom left: Gradio's label and buttons sit over the top corners
+        img.paste(stamp, ((i % nrow) * cell + GRID_PAD * scale, (i // nrow + 1) * cell - stamp.height))
     return img
 
 
