@@ -301,14 +301,14 @@ def main():
     a = p.parse_args()
     proc, url = start_app()
     try:
-        runs = []
+        # CPU phases first, then each timed run is printed as soon as it ends (a run cut short keeps what it has)
+        cpu = cpu_phases(url, proc, a.cpu_requests) if a.cpu_requests > 0 else {}
         if a.seconds > 0:
             for users in (int(u) for u in a.users.split(",")):
-                runs.append((users, load_run(url, proc, users, a.seconds, a.gradio_downloads)))
-        cpu = cpu_phases(url, proc, a.cpu_requests) if a.cpu_requests > 0 else {}
-        for users, r in runs:
-            report(url, proc, users, a.seconds, r, cpu, a.gradio_downloads)
-        if cpu and not runs:
+                r = load_run(url, proc, users, a.seconds, a.gradio_downloads)
+                report(url, proc, users, a.seconds, r, cpu, a.gradio_downloads)
+                sys.stdout.flush()
+        elif cpu:
             print("| endpoint | server CPU ms / request |\n|---|---|")
             for name, c in cpu.items():
                 print(f"| {name} | {1000 * c:.0f} |")
