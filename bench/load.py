@@ -46,7 +46,7 @@ def cpu_s(pid: int) -> float:
     return sum(int(v) for v in f[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def start_app() -> tuple[subprocess.Popen, str]:
+def start_app(timeout: float = 180) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -56,7 +56,7 @@ def start_app() -> tuple[subprocess.Popen, str]:
                             stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     t0 = time.time()
-    while time.time() - t0 < 180:
+    while time.time() - t0 < timeout:
         try:
             urllib.request.urlopen(url, timeout=1)
             return proc, url

@@ -85,7 +85,7 @@ def test_a_short_load_gets_every_answer_whole():
     sys.path.insert(0, str(ROOT / "bench"))
     import load
 
-    proc, url = load.start_app()
+    proc, url = load.start_app(timeout=600)  # a start-up, not a speed: a busy machine may take minutes
     try:
         r = load.load_run(url, proc, users=10, seconds=10, check=True)
     finally:

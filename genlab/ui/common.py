@@ -6,6 +6,7 @@ share them. A model that fails to load makes only its own tab show the problem.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import tempfile
 import threading
@@ -31,12 +32,19 @@ torch.set_num_threads(max(1, int(os.environ.get("GENLAB_TORCH_THREADS", "1"))))
 
 
 def _save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
-    """gradio.processing_utils.save_pil_to_cache, written atomically and only once.
+    """gradio.processing_utils.save_pil_to_cache, written atomically and only once, PNG with fast settings.
 
     Gradio names a returned image by the hash of its bytes and rewrites the file in place on every answer,
     so when two users get the same image (the same example face, the same seed) one of them can be served
     the file while the other truncates it: the load test saw 10 of 64 identical requests fail that way."""
-    data = processing_utils.encode_pil_to_bytes(img, format)
+    if format.lower() == "png":
+        # zlib level 1, run-length matching: our PNGs are nearest-neighbour upscaled model pixels, made of runs;
+        # Gradio's default (level 6) took ~4× the CPU for files ~10 % smaller (docs/BENCHMARKS.md, Load)
+        with io.BytesIO() as buf:
+            img.save(buf, "png", compress_level=1, compress_type=3)
+            data = buf.getvalue()
+    else:
+        data = processing_utils.encode_pil_to_bytes(img, format)
     folder = Path(cache_dir) / processing_utils.hash_bytes(data)
     folder.mkdir(exist_ok=True, parents=True)
     path = (folder / f"{name}.{format}").resolve()
