@@ -95,7 +95,7 @@ class User:
     def _complete(self, r):
         """A fetched file is whole: its length is the one announced and an image decodes to the end."""
         size = r.headers.get("content-length")
-        if size is not None and int(size) != len(r.content):
+        if size is not None and not r.headers.get("content-encoding") and int(size) != len(r.content):
             raise ValueError(f"{len(r.content)} bytes of {size}")
         if not r.content:
             raise ValueError("empty file")
