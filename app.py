@@ -35,6 +35,10 @@ def tune_allocator() -> None:
 
 
 tune_allocator()
+# Handlers run in Gradio's worker threads, and OpenMP gives each new thread its own team of a thread per core,
+# whatever torch.set_num_threads(1) said in the main thread (genlab/ui/common.py): an anime grid cost 103 ms of CPU
+# in a worker thread against 69 ms with this (threads spinning for each other). Read when torch loads, so set here.
+os.environ.setdefault("OMP_NUM_THREADS", os.environ.get("GENLAB_TORCH_THREADS", "1"))
 
 import gradio as gr  # noqa: E402
 

@@ -1,9 +1,13 @@
 """Load: N concurrent gradio_client users against the generate / translate / reconstruct endpoints.
 
-    python bench/load.py [--users 30] [--seconds 60] [--leak-requests 1000] [--leak-users 4]
+    python bench/load.py [--users 30,60] [--seconds 60] [--cpu-requests 40] [--leak-requests 1000] [--leak-users 4]
 
 Starts `python app.py` on a free loopback port (nothing else is ever targeted), runs the users for the
-given time, and prints requests, errors, p50/p95 latency per endpoint and the server's peak memory.
+given time (once per number in --users: `--users 30,60` is the class mode, 30 then 60 users against the same
+server), and prints requests, errors, p50/p95 latency per endpoint and the server's peak memory.
+Next to them, the server's CPU per request of each endpoint: each endpoint alone, --cpu-requests requests from
+4 concurrent users with fresh seeds (no cache hits), the server process's user+system CPU time over that phase
+divided by the requests (files fetched included). A mixed run cannot split CPU time by endpoint; phases can.
 Each user then fetches every file the answer names (gallery tiles, images, the grid PNG) over one
 keep-alive connection, as a browser does; a request's latency includes those fetches.
 (--gradio-downloads makes gradio_client download them itself instead: one new HTTP client per file, so
@@ -42,7 +46,7 @@ def cpu_s(pid: int) -> float:
     return sum(int(v) for v in f[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def start_app() -> tuple[subprocess.Popen, str]:
+def start_app(timeout: float = 180) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -52,7 +56,7 @@ def start_app() -> tuple[subprocess.Popen, str]:
                             stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     t0 = time.time()
-    while time.time() - t0 < 180:
+    while time.time() - t0 < timeout:
         try:
             urllib.request.urlopen(url, timeout=1)
             return proc, url
@@ -76,7 +80,7 @@ def urls(value) -> list[str]:
 class User:
     """One gradio_client Client plus one keep-alive HTTP client for the files its answers name."""
 
-    def __init__(self, url: str, gradio_downloads: bool = False):
+    def __init__(self, url: str, gradio_downloads: bool = False, check: bool = False):
         import httpx
         from gradio_client import Client
 
@@ -86,6 +90,20 @@ class User:
         # Idle connections are dropped after 2 s, before uvicorn's 5 s keep-alive timeout closes them under us
         # (a reused connection closed at that moment failed as "peer closed connection" where a browser retries).
         self.http = None if gradio_downloads else httpx.Client(timeout=120, limits=httpx.Limits(keepalive_expiry=2))
+        self.check = check  # decode every fetched image (the smoke test): a truncated file is an error
+
+    def _complete(self, r):
+        """A fetched file is whole: its length is the one announced and an image decodes to the end."""
+        size = r.headers.get("content-length")
+        if size is not None and not r.headers.get("content-encoding") and int(size) != len(r.content):
+            raise ValueError(f"{len(r.content)} bytes of {size}")
+        if not r.content:
+            raise ValueError("empty file")
+        if r.headers.get("content-type", "").startswith("image/"):
+            import io
+
+            from PIL import Image
+            Image.open(io.BytesIO(r.content)).load()
 
     def call(self, fn, seed: int):
         try:
@@ -93,9 +111,12 @@ class User:
         except Exception as e:
             raise type(e)(f"request: {e}") from None
         if self.http is not None:
-            for u in urls(out):
+            for u in dict.fromkeys(urls(out)):  # a file named twice (shown and offered for download) is fetched once
                 try:
-                    self.http.get(u).raise_for_status()
+                    r = self.http.get(u)
+                    r.raise_for_status()
+                    if self.check:
+                        self._complete(r)
                 except Exception as e:
                     raise type(e)(f"fetching a file of the answer: {e}") from None
         return out
@@ -125,12 +146,15 @@ def leak_calls():
     return out
 
 
-def load_run(url: str, proc, users: int, seconds: float, gradio_downloads: bool):
-    todo = load_calls()
+def load_run(url: str, proc, users: int, seconds: float, gradio_downloads: bool = False, check: bool = False,
+             calls=None) -> dict:
+    """`users` users, each sending random endpoints with random seeds for `seconds`. Returns
+    {"latency": {endpoint: [s]}, "errors": {endpoint: [text]}, "wall", "server_cpu", "client_cpu", "load"}."""
+    todo = calls or load_calls()
     results: dict[str, list[float]] = {n: [] for n, _ in todo}
     errors: dict[str, list[str]] = {n: [] for n, _ in todo}
     lock = threading.Lock()
-    clients = [User(url, gradio_downloads) for _ in range(users)]  # connected before the clock starts
+    clients = [User(url, gradio_downloads, check) for _ in range(users)]  # connected before the clock starts
     end = time.time() + seconds
     load0, cpu0, me0, t0 = os.getloadavg()[0], cpu_s(proc.pid), time.process_time(), time.time()
 
@@ -145,28 +169,63 @@ def load_run(url: str, proc, users: int, seconds: float, gradio_downloads: bool)
                     results[name].append(time.perf_counter() - t)
             except Exception as e:
                 with lock:
-                    errors[name].append(f"{type(e).__name__}: {e}"[:120])
+                    errors[name].append(f"{type(e).__name__}: {e}"[:160])
 
     threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    wall = time.time() - t0
+    return {"latency": results, "errors": errors, "wall": time.time() - t0, "server_cpu": cpu_s(proc.pid) - cpu0,
+            "client_cpu": time.process_time() - me0, "load": (load0, os.getloadavg()[0])}
+
+
+def cpu_phases(url: str, proc, n: int, users: int = 4) -> dict[str, float]:
+    """Server CPU seconds per request of each endpoint alone: n requests with fresh seeds from `users` clients."""
+    out = {}
+    clients = [User(url) for _ in range(users)]
+    for k, (name, fn) in enumerate(load_calls()):
+        for c in clients:  # warm: the first call of an endpoint loads its model
+            c.call(fn, 10**7 + k)
+        nxt = iter(range(n))
+        lock = threading.Lock()
+
+        def user(i: int):
+            while True:
+                with lock:
+                    j = next(nxt, None)
+                if j is None:
+                    return
+                clients[i].call(fn, 2 * 10**7 + 1000 * k + j)  # seeds no other call used: no cache hits
+
+        cpu0 = cpu_s(proc.pid)
+        threads = [threading.Thread(target=user, args=(i,)) for i in range(users)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        out[name] = (cpu_s(proc.pid) - cpu0) / n
+    return out
+
+
+def report(url: str, proc, users: int, seconds: float, r: dict, cpu: dict[str, float], gradio_downloads: bool):
     how = "gradio_client downloads" if gradio_downloads else "files fetched over keep-alive, as a browser does"
-    print(f"{users} users for {seconds:.0f} s against {url} (loopback; {how})\n")
-    print("| endpoint | requests | errors | p50 s | p95 s |\n|---|---|---|---|---|")
-    for name, _ in todo:
-        r = sorted(results[name])
-        p50 = statistics.median(r) if r else float("nan")
-        p95 = r[int(0.95 * (len(r) - 1))] if r else float("nan")
-        print(f"| {name} | {len(r)} | {len(errors[name])} | {p50:.2f} | {p95:.2f} |")
-    total = sum(len(r) for r in results.values())
+    print(f"\n{users} users for {seconds:.0f} s against {url} (loopback; {how})\n")
+    print("| endpoint | requests | errors | p50 s | p95 s | server CPU ms / request |\n|---|---|---|---|---|---|")
+    for name, lat in r["latency"].items():
+        lat = sorted(lat)
+        p50 = statistics.median(lat) if lat else float("nan")
+        p95 = lat[int(0.95 * (len(lat) - 1))] if lat else float("nan")
+        c = f"{1000 * cpu[name]:.0f}" if name in cpu else "-"
+        print(f"| {name} | {len(lat)} | {len(r['errors'][name])} | {p50:.2f} | {p95:.2f} | {c} |")
+    total = sum(len(v) for v in r["latency"].values())
+    wall = r["wall"]
     print(f"\ntotal {total} requests ({total / wall:.2f}/s over {wall:.0f} s until the last answer), "
-          f"{sum(len(e) for e in errors.values())} errors; server peak memory (VmHWM) {mem(proc.pid, 'VmHWM'):.0f} MB")
-    print(f"CPU: server {cpu_s(proc.pid) - cpu0:.0f} s, load generator {time.process_time() - me0:.0f} s; "
-          f"machine load average {load0:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (2 cores)")
-    for name, errs in errors.items():
+          f"{sum(len(e) for e in r['errors'].values())} errors; server peak memory (VmHWM) {mem(proc.pid, 'VmHWM'):.0f} MB")
+    print(f"CPU: server {r['server_cpu']:.0f} s ({1000 * r['server_cpu'] / max(1, total):.0f} ms per request of the mix), "
+          f"load generator {r['client_cpu']:.0f} s; machine load average {r['load'][0]:.1f} at the start, "
+          f"{r['load'][1]:.1f} at the end (2 cores)")
+    for name, errs in r["errors"].items():
         for e in sorted(set(errs))[:3]:
             print(f"  {name}: {e}")
 
@@ -232,8 +291,9 @@ def leak_run(url: str, proc, n: int, users: int):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--users", type=int, default=30)
-    p.add_argument("--seconds", type=float, default=60, help="0 skips the timed run")
+    p.add_argument("--users", default="30", help="comma-separated: one timed run per number (30,60: the class mode)")
+    p.add_argument("--seconds", type=float, default=60, help="0 skips the timed runs")
+    p.add_argument("--cpu-requests", type=int, default=40, help="requests per endpoint of the CPU phases (0 skips)")
     p.add_argument("--leak-requests", type=int, default=1000, help="0 skips the memory check")
     p.add_argument("--leak-users", type=int, default=4)
     p.add_argument("--gradio-downloads", action="store_true",
@@ -241,8 +301,17 @@ def main():
     a = p.parse_args()
     proc, url = start_app()
     try:
+        # CPU phases first, then each timed run is printed as soon as it ends (a run cut short keeps what it has)
+        cpu = cpu_phases(url, proc, a.cpu_requests) if a.cpu_requests > 0 else {}
         if a.seconds > 0:
-            load_run(url, proc, a.users, a.seconds, a.gradio_downloads)
+            for users in (int(u) for u in a.users.split(",")):
+                r = load_run(url, proc, users, a.seconds, a.gradio_downloads)
+                report(url, proc, users, a.seconds, r, cpu, a.gradio_downloads)
+                sys.stdout.flush()
+        elif cpu:
+            print("| endpoint | server CPU ms / request |\n|---|---|")
+            for name, c in cpu.items():
+                print(f"| {name} | {1000 * c:.0f} |")
         if a.leak_requests > 0:
             leak_run(url, proc, a.leak_requests, a.leak_users)
     finally:

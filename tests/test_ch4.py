@@ -75,26 +75,65 @@ def test_generate_does_not_depend_on_batch_mates(name):
 @pytest.mark.parametrize("mode", ["linear", "spherical"])
 def test_interpolation_endpoints_are_the_picked_samples(name, mode):
     m = tiny(name, "cpu")
+    shape = FAMILIES[name][2]
     grid_a, grid_b = m.sample(32, seed=5), m.sample(8, seed=9)
     a, b = image_gan.code(m, 5, 17), image_gan.code(m, 9, 6)
     x = m.generate(image_gan.between(a, b, [0, 0.25, 0.5, 1], mode))
     assert torch.equal(x[0], grid_a[17]) and torch.equal(x[-1], grid_b[6])
     assert not torch.equal(x[1], x[0])
-    # through the handlers: the A and B pictures are the grid's tiles, pixel for pixel
-    tiles, _, _ = image_gan.generate(name, 5, 32, m)
+    # through the handlers: a click on tile 17 of seed 5's grid and on tile 6 of seed 9's picks them, and the A and
+    # B pictures are those tiles, pixel for pixel (above the number drawn in each tile's corner)
+    path, _, _, shown = image_gan.generate(name, 5, 32, m)
+    pick = image_gan.on_select("A", shown, 0, 0, 0, 0, click_on(shown, 17))
+    assert pick == (5, 17, 0, 0, "B")
     _, pic_a, pic_b = image_gan.strip(name, 5, 17, 9, 6, mode, 8, m)
-    assert pic_a.tobytes() == tiles[17][0].tobytes()
-    assert pic_b.tobytes() == image_gan.generate(name, 9, 8, m)[0][6][0].tobytes()
+    assert above_label(pic_a) == above_label(tile(path, shown, 17, shape[-1]))
+    path9, _, _, shown9 = image_gan.generate(name, 9, 8, m)
+    assert image_gan.on_select("B", shown9, *pick[:4], click_on(shown9, 6)) == (5, 17, 9, 6, "A")
+    assert above_label(pic_b) == above_label(tile(path9, shown9, 6, shape[-1]))
     t0 = image_gan.frame(name, 5, 17, 9, 6, mode, 0.0, m)
     big = image_gan.to_pil(grid_a[17], scale=2 * image_gan.scale_for(m))
     assert t0.tobytes() == big.tobytes()
 
 
+def click_on(shown, i):
+    """gr.SelectData of a click on the centre of tile i of a grid image (index = [x, y] in its pixels)."""
+    c = shown["cell"]
+    return gr.SelectData(None, {"index": [(i % shown["nrow"]) * c + c // 2, (i // shown["nrow"]) * c + c // 2],
+                                "value": None})
+
+
+def tile(path, shown, i, side) -> Image.Image:
+    """Tile i of a grid PNG of side×side samples, without its padding."""
+    c = shown["cell"]
+    pad = common.GRID_PAD * c // (side + common.GRID_PAD)
+    x0, y0 = (i % shown["nrow"]) * c, (i // shown["nrow"]) * c
+    return Image.open(path).crop((x0 + pad, y0 + pad, x0 + c, y0 + c))
+
+
+def above_label(img: Image.Image) -> bytes:
+    return img.crop((0, 0, img.width, img.height // 2)).tobytes()
+
+
+def test_clicks_on_the_grid_name_the_sample():
+    shown = {"seed": 0, "n": 13, "nrow": 8, "cell": 120}
+    for i in range(13):
+        assert image_gan.on_select("A", shown, 0, 0, 0, 0, click_on(shown, i))[:2] == (0, i)
+    assert common.clicked_cell([0, 0], 13, 8, 120) == 0  # the padding belongs to the tile after it
+    for where in ([5 * 120 + 3, 130], [8 * 120 + 1, 10], [10, 2 * 120 + 5], [-1, 5], None, "x"):
+        with pytest.raises(gr.Error):  # an empty cell of the last row, beside or below the grid, no position
+            common.clicked_cell(where, 13, 8, 120)
+    assert common.clicked_cell([400, 300], 1, 1, 120) == 0  # one sample: the image is that sample
+    with pytest.raises(gr.Error):
+        image_gan.on_select("A", None, 0, 0, 0, 0, click_on(shown, 1))
+
+
 def test_handlers_return_pil_and_a_png(tmp_path):
     m = tiny("anime_dcgan")
-    tiles, path, text = image_gan.generate("anime_dcgan", 0, 12, m)
-    assert len(tiles) == 12 and all(isinstance(im, Image.Image) and isinstance(c, str) for im, c in tiles)
-    assert path.endswith(".png") and Image.open(path).format == "PNG" and isinstance(text, str)
+    path, download, text, shown = image_gan.generate("anime_dcgan", 0, 12, m)
+    img = Image.open(path)
+    assert path.endswith(".png") and img.format == "PNG" and download == path and isinstance(text, str)
+    assert img.size == (8 * shown["cell"] + 2 * 2, 2 * shown["cell"] + 2 * 2) and shown["n"] == 12
     s, a, b = image_gan.strip("anime_dcgan", 0, 0, 1, 0, "linear", 8, m)
     assert all(isinstance(im, Image.Image) for im in (s, a, b)) and s.width > 7 * a.width
     assert isinstance(image_gan.frame("anime_dcgan", 0, 0, 1, 0, "spherical", 0.3, m), Image.Image)

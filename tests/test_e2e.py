@@ -199,6 +199,32 @@ def wait_more_images(page, before: int, more: int = 1, timeout: float = 60):
         page.wait_for_timeout(200)
 
 
+def image_of(panel_, label: str):
+    """The <img> of the gr.Image with this label."""
+    return panel_.get_by_text(label, exact=True).locator("xpath=ancestor::div[contains(@class, 'block')][1]//img")
+
+
+def click_tile(img, i: int, nrow: int, cell: int):
+    """Click the centre of tile i of a grid image (tiles of `cell` px in the image's own pixels), mapping image
+    pixels to the page as Gradio's image preview maps a click back (object-fit: contain, never scaled up)."""
+    t0 = time.time()
+    while not img.evaluate("e => e.complete && e.naturalWidth > 0"):
+        assert time.time() - t0 < 60, "the grid image did not load"
+        time.sleep(0.2)
+    box = img.bounding_box()
+    nw, nh = img.evaluate("e => [e.naturalWidth, e.naturalHeight]")
+    r = min(box["width"] / nw, box["height"] / nh, 1)
+    ox, oy = (box["width"] - nw * r) / 2, (box["height"] - nh * r) / 2
+    img.click(position={"x": ox + ((i % nrow) + 0.5) * cell * r, "y": oy + ((i // nrow) + 0.5) * cell * r})
+
+
+def wait_value(box, want: str, what: str):
+    t0 = time.time()
+    while box.input_value() != want:
+        assert time.time() - t0 < 60, what
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize("title,name,prefix", [("Clothing", "clothing_gan", "clothing"),
                                                ("Anime faces", "anime_dcgan", "anime")])
 def test_image_gan_generate_and_interpolate(page, title, name, prefix):
@@ -210,6 +236,23 @@ def test_image_gan_generate_and_interpolate(page, title, name, prefix):
     p.get_by_label("seed", exact=True).fill("3")
     p.get_by_role("button", name="Generate", exact=True).click()
     p.get_by_text("Seed 3: 32 samples").wait_for()
+    # Picking from the one grid image: a click on tile #9 makes it A (seed 3), the next click on #26 makes it B.
+    import genlab
+    from genlab.ui import common, image_gan
+
+    m = genlab.load(name)
+    cell = (m.sample(1, seed=0).shape[-1] + common.GRID_PAD) * image_gan.scale_for(m)
+    grid = image_of(p, "samples (click one to pick it as an endpoint)")
+    t0 = time.time()
+    while "seed3_32" not in (grid.get_attribute("src") or ""):
+        assert time.time() - t0 < 60, "the new grid was not shown"
+        page.wait_for_timeout(200)
+    click_tile(grid, 9, 8, cell)
+    wait_value(p.get_by_label("A: index", exact=True), "9", "clicking tile #9 did not make it A")
+    assert p.get_by_label("A: seed", exact=True).input_value() == "3"
+    click_tile(grid, 26, 8, cell)
+    wait_value(p.get_by_label("B: index", exact=True), "26", "clicking tile #26 did not make it B")
+    assert p.get_by_label("B: seed", exact=True).input_value() == "3"
     before = p.locator("img").count()
     p.get_by_role("button", name="Interpolate", exact=True).click()
     wait_more_images(page, before, 3)  # the strip, A and B
@@ -240,13 +283,13 @@ def test_glasses_toggle_and_figure(page):
     two = p.get_by_text("rows: A, B · columns: glasses, none", exact=True).locator(
         "xpath=ancestor::div[contains(@class, 'block')][1]//img")
     src = two.get_attribute("src")
-    thumbs = p.locator(".thumbnail-item")
-    thumbs.nth(7).click()
-    t0 = time.time()
-    while a_box.input_value() != "7":
-        assert time.time() - t0 < 60, "clicking face #7 did not make it face A"
-        page.wait_for_timeout(200)
-    thumbs.nth(20).click()
+    from genlab.ui import common, glasses
+
+    grid = image_of(p, "seeded faces: click to pick")
+    cell = (64 + common.GRID_PAD) * glasses.PICK_SCALE
+    click_tile(grid, 7, 8, cell)
+    wait_value(a_box, "7", "clicking face #7 did not make it face A")
+    click_tile(grid, 20, 8, cell)
     t0 = time.time()
     while b_box.input_value() != "20" or two.get_attribute("src") == src:
         assert time.time() - t0 < 60, "clicking face #20 did not make it face B and redraw the 2×2 grid"

@@ -1,5 +1,6 @@
 """What keeps the app quick and correct when a class uses it at once: one torch thread per request, images
-written to Gradio's cache atomically, cheap gallery encodings, no temp-file growth from grids."""
+written to Gradio's cache atomically, identical grids from a bounded cache, no temp-file growth from grids, and a
+short load of real users against the real app with every answer's files complete."""
 from __future__ import annotations
 
 import os
@@ -52,12 +53,47 @@ def test_gradio_image_cache_is_written_once_and_atomically(tmp_path):
     assert Image.open(first).getpixel((0, 0)) == (10, 200, 30)
 
 
-def test_gallery_tiles_colour_as_jpeg_grey_as_png():
-    from genlab.ui import image_gan
+def test_identical_grids_come_from_a_bounded_cache(monkeypatch):
+    import genlab
+    from genlab.ui import common, image_gan
 
-    assert image_gan.tile_format([(Image.new("RGB", (8, 8)), "#0")]) == "jpeg"
-    assert image_gan.tile_format([(Image.new("L", (8, 8)), "#0")]) == "png"
-    assert image_gan.tile_format([]) == "png"
+    m = genlab.build("clothing_gan", "tiny").eval()
+    calls = []
+    real = m.sample
+    monkeypatch.setattr(m, "sample", lambda n, seed: calls.append((n, seed)) or real(n, seed=seed))
+    monkeypatch.setattr(common, "_load", lambda name: m)
+    monkeypatch.setattr(image_gan, "_answers", type(image_gan._answers)())
+    monkeypatch.setattr(image_gan, "CACHE_SIZE", 3)
+    first = image_gan.generate("clothing_gan", 0, 32)
+    assert image_gan.generate("clothing_gan", 0, 32) == first and calls == [(32, 0)]  # the second was not drawn
+    assert image_gan.generate("clothing_gan", 0, 16)[0] != first[0]  # another count is another grid
+    image_gan.generate("clothing_gan", 0, 32, override=m)  # a model trained in the page: never from the cache
+    assert len(calls) == 3
+    for seed in (1, 2, 3):
+        image_gan.generate("clothing_gan", seed, 32)
+    assert len(image_gan._answers) == 3 and ("clothing_gan", 0, 32) not in image_gan._answers
+    os.remove(image_gan._answers[("clothing_gan", 3, 32)][1])  # a pruned file is drawn again, not served missing
+    path = image_gan.generate("clothing_gan", 3, 32)[0]
+    assert os.path.exists(path) and calls[-1] == (32, 3)
+
+
+def test_a_short_load_gets_every_answer_whole():
+    """10 users for 10 s against the real app (bench/load.py's users, loopback): no errors, and every file of
+    every answer arrives whole (its announced length, and images decode to the end)."""
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import load
+
+    proc, url = load.start_app(timeout=600)  # a start-up, not a speed: a busy machine may take minutes
+    try:
+        r = load.load_run(url, proc, users=10, seconds=10, check=True)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    done = sum(len(v) for v in r["latency"].values())
+    errors = [e for v in r["errors"].values() for e in v]
+    assert done >= 10 and not errors, errors[:5]
 
 
 def test_grid_temp_folders_are_pruned(monkeypatch):

@@ -71,8 +71,20 @@ def test_grid_shapes(model):
     side = lambda k: k * 64 * ui.SCALE + (k + 1) * 2 * ui.SCALE  # noqa: E731  (make_grid pads 2 px)
     assert ui.grid_2x2(0, 0, 1, model).size == (side(2), side(2))
     assert ui.grid_6x6(0, 0, 1, model).size == (side(6), side(6))
-    gallery = ui.pick_grid(0, "glasses", model)
-    assert len(gallery) == ui.PICK_GRID and all(isinstance(im, Image.Image) for im, _ in gallery)
+    grid = ui.pick_grid(0, "glasses", model)
+    pick_side = lambda k: k * (64 + 2) * ui.PICK_SCALE + 2 * ui.PICK_SCALE  # noqa: E731
+    assert isinstance(grid, Image.Image) and grid.size == (pick_side(8), pick_side(4))
+
+
+def test_a_click_on_the_picking_grid_picks_that_face(model):
+    import gradio as gr
+
+    cell = (64 + 2) * ui.PICK_SCALE
+    for i in (0, 7, 20, 31):
+        at = [(i % 8) * cell + cell // 2, (i // 8) * cell + cell // 2]
+        assert ui.on_select("A", 3, 4, model, gr.SelectData(None, {"index": at, "value": None})) == (i, 4, "B")
+    with pytest.raises(gr.Error):  # below the grid
+        ui.on_select("A", 3, 4, model, gr.SelectData(None, {"index": [10, 4 * cell + 5], "value": None}))
 
 
 def test_pick_alternates_a_and_b():

@@ -6,6 +6,7 @@ share them. A model that fails to load makes only its own tab show the problem.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import tempfile
 import threading
@@ -14,10 +15,11 @@ from pathlib import Path
 import gradio as gr
 import torch
 from gradio import processing_utils
+from PIL import Image, ImageDraw, ImageFont
 
 import genlab
 from genlab.checkpoint import CheckpointError
-from genlab.images import ImageInputError
+from genlab.images import ImageInputError, grid_pil
 from genlab.latent import check_seed
 from genlab.registry import get
 
@@ -30,12 +32,19 @@ torch.set_num_threads(max(1, int(os.environ.get("GENLAB_TORCH_THREADS", "1"))))
 
 
 def _save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
-    """gradio.processing_utils.save_pil_to_cache, written atomically and only once.
+    """gradio.processing_utils.save_pil_to_cache, written atomically and only once, PNG with fast settings.
 
     Gradio names a returned image by the hash of its bytes and rewrites the file in place on every answer,
     so when two users get the same image (the same example face, the same seed) one of them can be served
     the file while the other truncates it: the load test saw 10 of 64 identical requests fail that way."""
-    data = processing_utils.encode_pil_to_bytes(img, format)
+    if format.lower() == "png":
+        # zlib level 1, run-length matching: our PNGs are nearest-neighbour upscaled model pixels, made of runs;
+        # Gradio's default (level 6) took ~4× the CPU for files ~10 % smaller (docs/BENCHMARKS.md, Load)
+        with io.BytesIO() as buf:
+            img.save(buf, "png", compress_level=1, compress_type=3)
+            data = buf.getvalue()
+    else:
+        data = processing_utils.encode_pil_to_bytes(img, format)
     folder = Path(cache_dir) / processing_utils.hash_bytes(data)
     folder.mkdir(exist_ok=True, parents=True)
     path = (folder / f"{name}.{format}").resolve()
@@ -140,3 +149,53 @@ def image(data, loader):
         return loader(data)
     except ImageInputError as e:
         raise gr.Error(str(e)) from None
+
+
+# --- a picking grid: one image for many samples ----------------------------------------------------------------
+# A gr.Gallery of 32 tiles cost the server 32 encodes, 32 cache files and 32 file requests per answer; one grid
+# image is one of each. Its captions are drawn on the tiles, and a click's pixel position gives the sample.
+
+GRID_PAD = 2  # genlab.images.grid's padding, in model pixels
+
+
+@functools.lru_cache(maxsize=512)
+def _stamp(text: str, size: int, mode: str) -> Image.Image:
+    """A tile's number, light on dark, drawn once and pasted into every grid after (drawing 32 numbers with
+    FreeType cost ~10 ms per grid)."""
+    font = ImageFont.load_default(size=size)
+    left, top, right, bottom = font.getbbox(text)
+    dark, light = (0, 255) if mode == "L" else ((0, 0, 0), (255, 255, 255))
+    img = Image.new(mode, (right + 4, bottom + 3), dark)
+    ImageDraw.Draw(img).text((2, 1), text, fill=light, font=font)
+    return img
+
+
+def labelled_grid(x: torch.Tensor, nrow: int, scale: int) -> Image.Image:
+    """N×C×H×W -> one grid image (grey stays one channel), each tile's index "#i" in its bottom-left corner."""
+    img = grid_pil(x, nrow=nrow, scale=scale)
+    if x.shape[1] == 1:
+        img = img.convert("L")  # a third of the bytes to encode
+    if len(x) == 1:
+        return img
+    cell = (x.shape[-1] + GRID_PAD) * scale
+    size = max(10, cell // 9)
+    for i in range(len(x)):
+        stamp = _stamp(f"#{i}", size, img.mode)  # bottom left: Gradio's label and buttons sit over the top corners
+        img.paste(stamp, ((i % nrow) * cell + GRID_PAD * scale, (i // nrow + 1) * cell - stamp.height))
+    return img
+
+
+def clicked_cell(index, n: int, nrow: int, cell: int) -> int:
+    """The sample under a click on a labelled_grid: `index` is gr.SelectData.index of a gr.Image, [x, y] in the
+    image's own pixels; `cell` is a tile's side with its padding, in those pixels."""
+    try:
+        x, y = (int(v) for v in index)
+    except (TypeError, ValueError):
+        raise gr.Error(f"A click on the grid should give [x, y], got {index!r}.") from None
+    if n == 1:
+        return 0
+    col, row = x // cell, y // cell
+    i = row * nrow + col
+    if x < 0 or y < 0 or col >= nrow or i >= n:
+        raise gr.Error("That click was not on a sample.")
+    return i

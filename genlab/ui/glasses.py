@@ -71,11 +71,15 @@ def _codes(m, grid_seed) -> torch.Tensor:
     return m.noise(PICK_GRID, common.seed(grid_seed))
 
 
+PICK_SCALE = 2  # the picking grid's faces at twice their size
+
+
 def pick_grid(grid_seed, label, override=None):
-    """The seeded faces to pick from, as a list of PIL images (gallery order = index)."""
+    """The seeded faces to pick from, as one image of 4 rows of 8 (face i is tile i, its number drawn on it):
+    one file per answer instead of a gallery's 32."""
     m = common.model(NAME, override)
     faces = m.generate(_codes(m, grid_seed), WEIGHT[_label(label)])
-    return [(images.to_pil(f, scale=2), f"#{i}") for i, f in enumerate(faces)]
+    return common.labelled_grid(faces, 8, PICK_SCALE)
 
 
 def pick(index, target, a, b):
@@ -88,8 +92,10 @@ def pick(index, target, a, b):
     return a, index, "A"
 
 
-def on_select(target, a, b, evt: gr.SelectData):
-    return pick(evt.index, target, a, b)
+def on_select(target, a, b, override=None, evt: gr.SelectData = None):
+    """A click on the picking grid: evt.index is [x, y] in the image's pixels."""
+    cell = (common.model(NAME, override).cfg.image_size + common.GRID_PAD) * PICK_SCALE
+    return pick(common.clicked_cell(evt.index if evt else None, PICK_GRID, 8, cell), target, a, b)
 
 
 def _between(za: torch.Tensor, zb: torch.Tensor, t: float) -> torch.Tensor:
@@ -195,8 +201,8 @@ def build(session):
         a = gr.Number(value=a0, precision=0, label=f"face A (0–{PICK_GRID - 1})")
         b = gr.Number(value=b0, precision=0, label=f"face B (0–{PICK_GRID - 1})")
     show_grid = gr.Button("Show grid")
-    gallery = gr.Gallery(value=pick_grid(s0, "glasses"), label="seeded faces: click to pick", columns=8,
-                         height="auto", allow_preview=False)
+    gallery = gr.Image(value=pick_grid(s0, "glasses"), label="seeded faces: click to pick", type="pil", format="png",
+                       interactive=False, buttons=["fullscreen"])
     with gr.Row():
         figs = {fig: gr.Button(f"Reproduce Figure {fig}", size="sm") for fig in FIGURES}
 
@@ -244,7 +250,10 @@ def build(session):
     chain = lambda ev, nm: ev.success(**mix, api_name=f"glasses_{nm}_mix").success(  # noqa: E731
         **lrp, api_name=f"glasses_{nm}_interpolate").success(**two, api_name=f"glasses_{nm}_grid2x2").success(
         **six, api_name=f"glasses_{nm}_grid6x6")
-    chain(gallery.select(on_select, [target, a, b], [a, b, target], api_name="glasses_pick"), "pick")
+    def clicked(tg, i, j, st, evt: gr.SelectData):  # the type hint makes Gradio pass the click
+        return on_select(tg, i, j, ov(st), evt)
+
+    chain(gallery.select(clicked, [target, a, b, session], [a, b, target], api_name="glasses_pick"), "pick")
     for comp, nm in ((a, "a"), (b, "b")):
         chain(comp.submit(lambda: None, None, None, api_name=f"glasses_set_{nm}"), f"set_{nm}")
     outs = [grid_seed, grid_label, gallery, a, b, w, mix_face, mix_strip, t, t_label, lerp_face, lerp_strip, g2, g6]
