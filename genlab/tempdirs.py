@@ -37,8 +37,8 @@ def _alive(pid: int) -> bool:
 
 
 def _pid(folder: Path) -> int | None:
-    parts = folder.name.split("-")
-    return int(parts[1]) if len(parts) >= 3 and parts[1].isdigit() else None
+    parts = folder.name.rsplit("-", 2)  # the kind may hold "-"; mkdtemp's random part never does
+    return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
 
 
 def size(folder) -> int:

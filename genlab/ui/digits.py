@@ -63,7 +63,7 @@ def drawing_to_digit(drawing) -> torch.Tensor:
     try:
         img = to_rgb(open_image(drawing, max_pixels=DRAWING_MAX_PIXELS)).convert("L")
     except ImageInputError as e:
-        raise gr.Error(f"Draw a digit first. ({e})") from None
+        raise gr.Error(f"Draw a digit first. ({e})" if drawing is None else str(e)) from None
     a = np.asarray(img, dtype=np.float32) / 255
     if np.median(a) > 0.5:  # dark ink on a light canvas (the sketchpad): MNIST is light ink on black
         a = 1 - a

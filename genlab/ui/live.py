@@ -245,6 +245,7 @@ class Run:
         self.preview_at, self.gap = 0.0, interval
         self._shown = (0, np.zeros(0), {})  # curves(): steps and loss values already converted to arrays
         self.reason = self.message = self.error = ""
+        self.why = ""  # why the server stopped it (paused too long, nobody watching), put before the loop's message
         self.path: Path | None = None
         self.t_start = time.perf_counter()
         self.t_first_grid = None
@@ -342,7 +343,7 @@ class Run:
         elif ev.kind == "done":
             self.step, self.elapsed = ev.step, ev.elapsed
             self.metrics = {k: v for k, v in ev.metrics.items() if k != "early_stop"} or self.metrics
-            self.reason, self.message = ev.reason, ev.message
+            self.reason, self.message = ev.reason, " ".join(x for x in (self.why, ev.message) if x)
             # No grid after a NaN (garbage weights) nor after Stop (it must end now; the last grid is recent).
             if ev.reason not in ("diverged", "stopped"):
                 self._grid(ev.step)
@@ -505,10 +506,10 @@ def _stream(run: Run, watched=lambda: True):
             if run.error:
                 raise gr.Error(run.error)
             if not run.ended and run.paused_at is not None and last - run.paused_at > PAUSE_SECONDS:
-                run.message = f"paused longer than {_clock(PAUSE_SECONDS)}: stopped, and its slot went to others."
+                run.why = f"It was paused longer than {_clock(PAUSE_SECONDS)}, so it stopped and its slot went to others."
                 run.stop()
             if not run.ended and not watched():  # nobody reads the updates: free the slot for someone who will
-                run.message = f"nobody watched it for {WATCH_SECONDS:.0f} s: stopped."
+                run.why = f"Nobody watched it for {WATCH_SECONDS:.0f} s, so it stopped."
                 run.stop()
             grid = run.last_grid
             ended = run.ended  # read before the yield: the run may end while the page is away
