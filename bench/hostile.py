@@ -269,7 +269,8 @@ def probe_params(s: Server) -> None:
 
 
 def _train(sess: Session, **given) -> tuple[int, str]:
-    return sess.join("live_train", a0=given.get("model", "number_gan"), a1="live", a6=given.get("epochs", 5000))
+    # clothing_gan: its live preset has no early stop, so a run holds its slot until stopped
+    return sess.join("live_train", a0=given.get("model", "clothing_gan"), a1="live", a6=given.get("epochs", 5000))
 
 
 def _first_update(sess: Session, timeout=60) -> tuple[bool, str]:

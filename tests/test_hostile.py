@@ -45,7 +45,7 @@ def boxes(monkeypatch):
     for box in made:
         if box.get("run"):
             box["run"].close(wait=30)
-    assert wait_until(lambda: live.active_runs() == 0, 30)
+    assert wait_until(lambda: live.active_runs() == 0, 120)  # stopping saves a checkpoint: slow on a loaded box
 
 
 def train(box, preset="live", **kw):
@@ -130,6 +130,33 @@ def test_a_run_nobody_watches_stops(boxes):
         if run2.ended:
             break
     assert wait_until(lambda: run2.ended) and "Nobody watched" in run2.message
+
+
+def test_the_watcher_says_unwatched_once_updates_pile_up_long_enough(monkeypatch):
+    """Gradio keeps a session's undelivered updates in its queue's pending_messages_per_session."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from gradio.context import LocalContext
+
+    monkeypatch.setattr(live, "WATCH_SECONDS", 0.3)
+    q = asyncio.Queue()
+    LocalContext.blocks.set(SimpleNamespace(_queue=SimpleNamespace(pending_messages_per_session={"s": q})))
+    LocalContext.request.set(SimpleNamespace(session_hash="s"))
+    try:
+        watched = live._watcher()
+    finally:
+        LocalContext.blocks.set(None)
+        LocalContext.request.set(None)
+    assert watched()  # nothing waiting: the page reads
+    for _ in range(live.UNREAD + 1):
+        q.put_nowait("update")
+    assert watched()  # a moment behind is not gone
+    time.sleep(0.4)
+    assert not watched()
+    while not q.empty():
+        q.get_nowait()
+    assert watched()
 
 
 def test_trains_never_wait_in_the_queue():

@@ -41,7 +41,8 @@ from . import common
 MAX_RUNS = int(os.environ.get("GENLAB_MAX_RUNS", "2"))  # runs training at once, across all users
 RUN_SECONDS = float(os.environ.get("GENLAB_RUN_SECONDS", "300"))  # training-time cap per run
 PAUSE_SECONDS = float(os.environ.get("GENLAB_PAUSE_SECONDS", "60"))  # a paused run gives its slot back after this
-WATCH_SECONDS = 30.0  # updates unread this long: nobody is watching (a scripted Train that never reads), it stops
+WATCH_SECONDS = 30.0  # updates left unread this long: nobody is watching (a scripted Train that never reads): stop
+UNREAD = 5  # ... "unread": more than this many updates waiting for the client (a page reads each within a second)
 KEEP_ENDED_S = 3600.0  # an ended run's folder (checkpoint, grids) is kept this long for Download / Use it
 # Presets the tab refuses: the book's settings (256×256 faces for some) need GBs and a GPU; the first step of
 # hair's took 35 s on a shared 2-CPU server. GENLAB_LIVE_REFUSED="" allows them (a GPU host).
@@ -475,7 +476,8 @@ def _watcher():
     """A function telling whether anyone still reads this request's updates; always True outside Gradio.
 
     Gradio 6.31 pushes a streaming handler's updates into the session's message queue whether or not a client
-    reads them (a scripted join that never opens the stream); updates piling up unread mean nobody watches."""
+    reads them (a scripted join that never opens the stream); updates piling up unread for WATCH_SECONDS mean
+    nobody watches. Timed, not counted: on a loaded server the updates themselves come slower."""
     try:
         from gradio.context import LocalContext
 
@@ -484,9 +486,15 @@ def _watcher():
     except Exception:  # called directly (tests, scripts), or Gradio changed: count the run as watched
         return lambda: True
 
+    since = [None]  # when the updates began to pile up
+
     def watched() -> bool:
         q = pending.get(session)
-        return q is None or q.qsize() < WATCH_SECONDS / TICK
+        if q is None or q.qsize() <= UNREAD:
+            since[0] = None
+            return True
+        since[0] = since[0] or time.monotonic()
+        return time.monotonic() - since[0] < WATCH_SECONDS
     return watched
 
 
