@@ -9,7 +9,9 @@ import ctypes
 import importlib
 import os
 import sys
+import threading
 import time
+from pathlib import Path
 
 
 def tune_allocator() -> None:
@@ -70,7 +72,10 @@ def build() -> gr.Blocks:
         for title, module in TABS:
             with gr.Tab(title):
                 try:
-                    importlib.import_module(f"genlab.ui.{module}").build(session)
+                    tab = importlib.import_module(f"genlab.ui.{module}")
+                    tab.build(session)
+                    if hasattr(tab, "on_close"):  # tabs that hold files for a session free them when it closes
+                        blocks.unload(tab.on_close)
                 except Exception as e:  # one broken tab must not take the page down
                     gr.Markdown(f"⚠️ This tab failed to build: `{type(e).__name__}: {e}`")
     return blocks
@@ -90,8 +95,56 @@ def warm_up() -> None:
     print(f"GenLab warm-up done in {time.perf_counter() - t0:.1f} s", flush=True)
 
 
+PER_SESSION = int(os.environ.get("GENLAB_PER_SESSION", "8"))  # requests one session may have waiting in the queue
+JANITOR_S = 600  # how often temp folders and deep-link files are swept
+DEEP_LINK_AGE = 3600  # Gradio's /gradio_api/deep_link snapshots (this page has no deep-link button) older than this go
+
+
+def limit_per_session(queue, n: int) -> None:
+    """Refuse a join when its session already has n requests waiting: the queue's max_size is shared by everyone,
+    and one script's burst of waiting joins filled it ("Queue is full" for every visitor). Gradio 6.31 has no
+    per-session limit, so its queue's push is wrapped; a refused join gets Gradio's own "queue full" answer."""
+    push = queue.push
+
+    async def limited(body, request, username):
+        session = getattr(body, "session_hash", None)
+        waiting = sum(e.session_hash == session for q in list(queue.event_queue_per_concurrency_id.values())
+                      for e in list(q.queue))
+        if session is not None and waiting >= n:
+            return False, (f"This session already has {waiting} requests waiting (the limit is {n}): "
+                           "wait for them to finish."), "queue_full"
+        return await push(body, request, username)
+
+    queue.push = limited
+
+
+def close_deep_links(app) -> None:
+    """Remove Gradio's GET /gradio_api/deep_link: each call writes the session's whole page state to disk (0.5 MB
+    here) and Gradio never deletes it; this page has no deep-link button, so only a script would call it."""
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != "/gradio_api/deep_link"]
+
+
+def janitor(upload_dir: str, every: float = JANITOR_S) -> None:
+    """Once now (the folders a killed server left), then every `every` seconds: the tabs' sweep() functions (run and
+    toy folders past their age) and deep-link snapshots past DEEP_LINK_AGE. Gradio's own delete_cache does the rest."""
+    from genlab import tempdirs
+
+    while True:
+        for _, module in TABS:
+            fn = getattr(sys.modules.get(f"genlab.ui.{module}"), "sweep", None)
+            if fn:
+                try:
+                    fn(every=0)
+                except Exception as e:  # a sweep is housekeeping; the next one tries again
+                    print(f"sweep of {module} failed: {type(e).__name__}: {e}")
+        tempdirs.sweep_files(Path(upload_dir) / "deep_links", DEEP_LINK_AGE)
+        time.sleep(every)
+
+
 demo = build()
-demo.queue(default_concurrency_limit=int(os.environ.get("GENLAB_CONCURRENCY", "4")), max_size=256)
+demo.queue(default_concurrency_limit=int(os.environ.get("GENLAB_CONCURRENCY", "4")), max_size=256,
+           api_open=False)  # /gradio_api/run/<name> would skip the queue and its limits (open off a Space)
+limit_per_session(demo._queue, PER_SESSION)
 
 if __name__ == "__main__":
     # Uploads are faces: 20 MB is plenty, and bigger files are refused before they reach a handler.
@@ -99,5 +152,7 @@ if __name__ == "__main__":
     # until 10,000 sessions by default: ~6 GB on a public Space. The 500 most recently used sessions are kept.
     demo.launch(max_file_size="20mb", prevent_thread_lock=True,
                 state_session_capacity=int(os.environ.get("GENLAB_SESSIONS", "500")))
+    close_deep_links(demo.server_app)
+    threading.Thread(target=janitor, args=(demo.server_app.uploaded_file_dir,), daemon=True, name="janitor").start()
     warm_up()
     demo.block_thread()

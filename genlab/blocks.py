@@ -30,6 +30,7 @@ MAX_INPUT = 16  # rows and columns of the input grid
 MAX_KERNEL = 7
 MAX_STRIDE, MAX_PADDING, MAX_DILATION = 4, 4, 3
 MAX_VALUE = 1e6
+MAX_TEXT = 8_000  # characters of a typed grid: 16×16 long numbers fit; 50,000 "[" made json recurse to its limit
 PANEL_CELLS = 16  # above this many input cells the per-cell panels would be unreadable
 
 
@@ -48,10 +49,13 @@ def parse_grid(value, what: str = "input", max_size: int = MAX_INPUT) -> torch.T
         raise BlocksError(f"The {what} grid is empty: type numbers, one row per line.")
     if isinstance(value, str):
         text = value.strip()
+        if len(text) > MAX_TEXT:
+            raise BlocksError(f"The {what} grid text is {len(text):,} characters; at most {MAX_TEXT:,} are allowed "
+                              f"(a {max_size}×{max_size} grid at most).")
         if text.startswith("["):
             try:
                 rows = json.loads(text)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 raise BlocksError(f"The {what} grid looks like a list but is not valid: write it as "
                                   "[[1, 0], [2, 3]] or one row per line.") from None
             if rows and not isinstance(rows[0], list):

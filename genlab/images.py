@@ -12,6 +12,11 @@ from PIL import Image, ImageOps
 # make_grid, to_pil_image and to_tensor exactly.
 
 MAX_UPLOAD_PIXELS = 40_000_000  # refuse decompression bombs before decoding
+# ... and bound the decoded bytes: a 77 KB 16-bit PNG of 39.7 MP under the pixel limit cost the server +757 MB.
+# 48 MB is a 12 MP colour image decoded (Pillow keeps RGB as 4 bytes a pixel); a bigger JPEG photo is decoded
+# at 1/2, 1/4 or 1/8 scale (Pillow's draft) to fit, and anything decoded is shrunk at once to MAX_SIDE.
+MAX_DECODED_BYTES = 48 * 2**20
+MAX_SIDE = 1024  # the models use 28-128 px; the page shows at most 256 px
 
 
 class ImageInputError(ValueError):
@@ -53,8 +58,9 @@ def grid_pil(images: torch.Tensor, nrow: int = 8, scale: int = 1) -> Image.Image
     return to_pil(grid(images, nrow=nrow), scale=scale)
 
 
-def open_image(data) -> Image.Image:
-    """Open a path, bytes or PIL image, refusing what is not a sane still image."""
+def open_image(data, max_pixels: int = MAX_UPLOAD_PIXELS) -> Image.Image:
+    """Open a path, bytes or PIL image, refusing what is not a sane still image (over max_pixels, or over
+    MAX_DECODED_BYTES once decoded) before its pixels are decoded."""
     if data is None:
         raise ImageInputError("No image was given: upload one or pick an example.")
     if isinstance(data, Image.Image):
@@ -62,22 +68,50 @@ def open_image(data) -> Image.Image:
     else:
         try:
             src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
-            img = Image.open(src)
-            if img.width * img.height > MAX_UPLOAD_PIXELS:
+            img = Image.open(src)  # reads the header only: the checks below run before any pixel is decoded
+            if img.width * img.height > max_pixels:
+                raise ImageInputError(f"The image is {img.width}×{img.height}; the limit is {_mp(max_pixels)}.")
+            if img.format == "JPEG" and max(img.size) > MAX_SIDE:
+                img.draft(img.mode, (MAX_SIDE, MAX_SIDE))  # decode at a reduced scale (JPEG's DCT allows it)
+            if decoded_bytes(img) > MAX_DECODED_BYTES:
                 raise ImageInputError(
-                    f"The image is {img.width}×{img.height}; the limit is {MAX_UPLOAD_PIXELS // 1_000_000} megapixels.")
+                    f"The image is {img.width}×{img.height} ({img.mode}): {decoded_bytes(img) / 2**20:.0f} MB decoded, "
+                    f"the limit is {MAX_DECODED_BYTES // 2**20} MB. Use a smaller or 8-bit image.")
             img.load()
+            if max(img.size) > MAX_SIDE:  # later conversions (RGBA on white, 16-bit to 8) copy the image
+                img = shrink(img, MAX_SIDE)
         except ImageInputError:
             raise
-        except Image.DecompressionBombError:
-            raise ImageInputError("The image is too large to open safely.") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageInputError(f"The image is too large to open safely: the limit is {_mp(max_pixels)}.") from None
         except Exception as e:  # PIL raises many types for bad files
             raise ImageInputError(f"That file is not an image we can read ({type(e).__name__}).") from None
-    if img.width * img.height > MAX_UPLOAD_PIXELS:
-        raise ImageInputError(f"The image is {img.width}×{img.height}; the limit is {MAX_UPLOAD_PIXELS // 1_000_000} megapixels.")
+    if img.width * img.height > max_pixels:
+        raise ImageInputError(f"The image is {img.width}×{img.height}; the limit is {_mp(max_pixels)}.")
     if img.width < 1 or img.height < 1:
         raise ImageInputError("The image is empty.")
     return img
+
+
+def _mp(pixels: int) -> str:
+    return f"{pixels / 1e6:.3g} megapixels"
+
+
+def decoded_bytes(img: Image.Image) -> int:
+    """Bytes Pillow needs for the decoded image: 1 a pixel for 1/L/P, 2 for 16-bit grey, else 4 (RGB too)."""
+    bpp = 1 if img.mode in ("1", "L", "P") else 2 if img.mode.startswith("I;16") else 4
+    return img.width * img.height * bpp
+
+
+def shrink(img: Image.Image, side: int) -> Image.Image:
+    """At most side px on the long edge, keeping the mode (16-bit grey is resized as 32-bit integers)."""
+    k = side / max(img.size)
+    size = (max(1, round(img.width * k)), max(1, round(img.height * k)))
+    if img.mode.startswith("I;16"):
+        img = img.convert("I")
+    elif img.mode in ("1", "P"):
+        return img.resize(size, Image.NEAREST)
+    return img.resize(size, Image.BOX)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -86,9 +120,9 @@ def to_rgb(img: Image.Image) -> Image.Image:
         img.seek(0)
     img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float64)
+        arr = np.asarray(img, dtype=np.float32)  # float32, not 64: 4 bytes a pixel, not 8
         lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
+        arr = (arr - lo) * (255 / (hi - lo)) if hi > lo else np.zeros_like(arr)
         img = Image.fromarray(arr.astype(np.uint8), "L")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")

@@ -118,7 +118,7 @@ def layers(name, session=None):
         raise
     except Exception as e:  # a model under construction must not break the tab
         return (_table([], LAYER_HEADERS),
-                f"⚠️ Could not run `{name}`.sample(1) to read its layers: `{type(e).__name__}: {e}`")
+                common.public(f"⚠️ Could not run `{name}`.sample(1) to read its layers: `{type(e).__name__}: {e}`"))
     if not rows:
         return _table([], LAYER_HEADERS), f"`{name}`.sample ran no layers."
     n_ct = sum("ConvTranspose2d" in r[2] for r in rows)

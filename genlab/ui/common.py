@@ -8,8 +8,10 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 
 import gradio as gr
@@ -19,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 import genlab
 from genlab.checkpoint import CheckpointError
-from genlab.images import ImageInputError, grid_pil
+from genlab.images import MAX_UPLOAD_PIXELS, ImageInputError, grid_pil
 from genlab.latent import check_seed
 from genlab.registry import get
 
@@ -60,6 +62,23 @@ if hasattr(processing_utils, "save_pil_to_cache"):  # used by gr.Image, gr.Galle
     processing_utils.save_pil_to_cache = _save_pil_to_cache
 
 
+# Pillow's own bomb check for every image anyone opens in this process, Gradio's decoding included: past
+# MAX_UPLOAD_PIXELS its warning is an error (and past twice that Pillow raises whatever the warning filters say).
+Image.MAX_IMAGE_PIXELS = MAX_UPLOAD_PIXELS
+warnings.simplefilter("error", Image.DecompressionBombWarning)
+
+_ROOTS = sorted({r for r in (str(Path(p).resolve()) for p in (Path(__file__).parents[2], tempfile.gettempdir(),
+                                                               Path.home())) if len(r) > 1}, key=len, reverse=True)
+
+
+def public(message: str) -> str:
+    """A message with the server's absolute paths made relative: the project folder, the temp folder and the home
+    folder are not a visitor's business (a damaged checkpoint's message names its file)."""
+    for root in _ROOTS:
+        message = message.replace(root + os.sep, "").replace(root, ".")
+    return re.sub(r"(?<![\w.])/(?:[\w.-]+/)+", "", message)  # any other absolute folder: keep the file's name
+
+
 @functools.lru_cache(maxsize=None)
 def _load(name: str):
     return genlab.load(name)
@@ -76,7 +95,7 @@ def model(name: str, override=None):
         with _lock:  # two first requests at once must not load twice
             return _load(name)
     except CheckpointError as e:
-        raise gr.Error(f"{e} Train it with: {get(name).train_command}") from None
+        raise gr.Error(public(f"{e} Train it with: {get(name).train_command}")) from None
 
 
 def load_problem(name: str) -> str | None:
@@ -86,7 +105,7 @@ def load_problem(name: str) -> str | None:
             _load(name)
         return None
     except CheckpointError as e:
-        return (f"⚠️ **{get(name).title} has no usable checkpoint.** {e}\n\n"
+        return (f"⚠️ **{get(name).title} has no usable checkpoint.** {public(str(e))}\n\n"
                 f"Train it with `{get(name).train_command}` (the rest of the app works).")
 
 

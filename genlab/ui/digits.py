@@ -3,6 +3,7 @@ its 20-number code, slide between two digits' codes, and the book's 2×10 origin
 from __future__ import annotations
 
 import functools
+import os
 
 import gradio as gr
 import numpy as np
@@ -18,6 +19,8 @@ from . import common
 
 NAME = "digits_ae"
 PICKS = 40  # test digits shown in the picker: the first 4 of each class
+# The canvas is 280×280; a drawing's image declaring more is refused from its header, before decoding.
+DRAWING_MAX_PIXELS = 2048 * 2048
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,25 +39,31 @@ def test_digit(index) -> torch.Tensor:
     try:
         x, _ = _test_digits()
     except data.DataError as e:
-        raise gr.Error(f"MNIST test digits are not available here: {e}") from None
+        raise gr.Error(common.public(f"MNIST test digits are not available here: {e}")) from None
     i = common.count(index, 0, len(x) - 1, "test digit index")
     return data.to_unit(x[i])
 
 
 def drawing_to_digit(drawing) -> torch.Tensor:
     """A sketch (Sketchpad value dict, or any image) -> 1×28×28 in [0, 1] framed like MNIST: white ink on
-    black, the ink's bounding box scaled to fit 20×20 and centred by its centre of mass in 28×28."""
+    black, the ink's bounding box scaled to fit 20×20 and centred by its centre of mass in 28×28.
+
+    From the page the value arrives undecoded (the event has preprocess=False): {"composite": FileData, "layers":
+    [FileData, ...]}. Gradio would decode every layer at its declared size; only the composite is opened here."""
     if isinstance(drawing, dict):
         img = drawing.get("composite")
-        if img is None and drawing.get("layers"):
-            img = drawing["layers"][-1]
-        drawing = img
+        layers = drawing.get("layers")
+        if img is None and isinstance(layers, list) and layers:
+            img = layers[-1]
+        drawing = img.get("path") if isinstance(img, dict) else img
     if isinstance(drawing, np.ndarray):
         drawing = Image.fromarray(drawing.astype(np.uint8))
+    if not isinstance(drawing, (str, os.PathLike, bytes, bytearray, Image.Image)) and drawing is not None:
+        raise gr.Error(f"The drawing must be an image, not {type(drawing).__name__}.")
     try:
-        img = to_rgb(open_image(drawing)).convert("L")
+        img = to_rgb(open_image(drawing, max_pixels=DRAWING_MAX_PIXELS)).convert("L")
     except ImageInputError as e:
-        raise gr.Error(f"Draw a digit first. ({e})") from None
+        raise gr.Error(f"Draw a digit first. ({e})" if drawing is None else str(e)) from None
     a = np.asarray(img, dtype=np.float32) / 255
     if np.median(a) > 0.5:  # dark ink on a light canvas (the sketchpad): MNIST is light ink on black
         a = 1 - a
@@ -74,6 +83,16 @@ def drawing_to_digit(drawing) -> torch.Tensor:
     cy, cx = (np.arange(28) @ out.sum(1)) / m, (np.arange(28) @ out.sum(0)) / m
     out = np.roll(out, (int(round(13.5 - cy)), int(round(13.5 - cx))), axis=(0, 1))  # centre of mass at the middle
     return torch.from_numpy(out.clip(0, 1)).unsqueeze(0)
+
+
+def pick(position, override=None):
+    """A click on the picker's digit at `position` (its place in the gallery): (index, source, reconstruction...)."""
+    try:
+        picks = _pick_indices()
+    except data.DataError as e:
+        raise gr.Error(common.public(f"MNIST test digits are not available here: {e}")) from None
+    i = picks[common.count(position, 0, len(picks) - 1, "picked digit's position")]
+    return (i, "test digit", *reconstruct(None, i, "test digit", override))
 
 
 def code_plot(code: torch.Tensor):
@@ -129,7 +148,7 @@ def book_figure(override=None):
     try:
         x, y = _test_digits()
     except data.DataError as e:
-        raise gr.Error(f"MNIST test digits are not available here: {e}") from None
+        raise gr.Error(common.public(f"MNIST test digits are not available here: {e}")) from None
     return figure_2x10(model, x, y)
 
 
@@ -157,7 +176,7 @@ def picker_images():
     try:
         return list(_picker_images())
     except data.DataError as e:
-        return gr.update(value=[], label=f"Test digits are not available ({e}); drawing still works.")
+        return gr.update(value=[], label=common.public(f"Test digits are not available ({e}); drawing still works."))
 
 
 def build(session):
@@ -184,12 +203,13 @@ def build(session):
             text = gr.Markdown()
     # Filled on page load, not at start-up: reading MNIST goes through torchvision, whose import costs ~2 s.
     gr.on(None, picker_images, None, gallery, show_progress="hidden")
+    # preprocess=False: the drawing's layers arrive as files, not decoded by Gradio at whatever size they declare
+    # (four 20 KB PNGs declaring 13000×13000 pinned 2.7 GB); drawing_to_digit opens the composite, checked.
     go.click(lambda d, i, s, sess: reconstruct(d, i, s, sess.get(NAME)), [pad, index, source, session],
-             [inp, out, plot, text], api_name="digits_reconstruct")
+             [inp, out, plot, text], api_name="digits_reconstruct", preprocess=False)
 
     def on_pick(evt: gr.SelectData, sess):
-        i = _pick_indices()[evt.index]
-        return (i, "test digit", *reconstruct(None, i, "test digit", sess.get(NAME)))
+        return pick(evt.index, sess.get(NAME))
 
     gallery.select(on_pick, [session], [index, source, inp, out, plot, text], api_name="digits_pick")
 

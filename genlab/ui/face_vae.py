@@ -57,7 +57,7 @@ def _face_tensor(member, size: int) -> torch.Tensor:
         try:
             return vae.load_face_file(member, size)
         except (data.DataError, OSError) as e:
-            raise gr.Error(f"Cannot open the dataset face {member}: {e}") from None
+            raise gr.Error(common.public(f"Cannot open the dataset face {member}: {e}")) from None
     x = member.float()
     if x.shape[-1] != size:  # a face uploaded for another model size (a model trained in the page)
         x = F.interpolate(x.unsqueeze(0), size=(size, size), mode="bilinear", antialias=True)[0]
@@ -118,7 +118,7 @@ def browse(filter_, page):
     try:
         names = _listing(filter_)
     except data.DataError as e:
-        return [], [], f"Dataset faces are not available here ({e}). Upload faces instead."
+        return [], [], common.public(f"Dataset faces are not available here ({e}). Upload faces instead.")
     pages = max(1, -(-len(names) // PAGE))
     page = common.count(page, 1, 10**9, "page")
     page = min(page, pages)
@@ -139,6 +139,13 @@ def add_member(groups: dict, group: str, member) -> dict:
         raise gr.Error(f"Group {group} already holds {MAX_MEMBERS} faces; clear it first.")
     groups[group].append(member)
     return groups
+
+
+def shown_face(shown, position) -> str:
+    """The dataset face at `position` of the browse gallery (a click's index: API callers send anything)."""
+    if not shown:
+        raise gr.Error("That face is no longer on this page; show the page again.")
+    return shown[common.count(position, 0, len(shown) - 1, "clicked face's position")]
 
 
 def pick(name: str, target: str, groups: dict):
@@ -176,7 +183,7 @@ def book_groups():
     try:
         a, b, c = vae.book_example()
     except data.DataError as e:
-        raise gr.Error(f"The book example needs the dataset faces, which are not available here: {e}") from None
+        raise gr.Error(common.public(f"The book example needs the dataset faces, which are not available here: {e}")) from None
     groups = {"A": list(a), "B": list(b), "C": list(c)}
     return (groups, *group_views(groups))
 
@@ -337,8 +344,6 @@ def build(session):
     t.release(run_interp, [ia, ib, t, frames, session], [iframe, istrip], api_name="vae_interpolate_slide")
 
     def on_select(evt: gr.SelectData, shown, tgt, g):
-        if not shown or evt.index is None or not 0 <= evt.index < len(shown):
-            raise gr.Error("That face is no longer on this page; show the page again.")
-        return pick(shown[evt.index], tgt, g)
+        return pick(shown_face(shown, evt.index), tgt, g)
 
     gallery.select(on_select, [names, target, groups], [groups, rin, ia, ib, ga, gb, gc], api_name="vae_pick")

@@ -5,6 +5,12 @@ for this browser session. The page polls the run at most every TICK seconds and 
 grid, every loss term, images/s, step and an ETA. Stop ends the worker at its next step; Pause holds it.
 Each session keeps its own run in a gr.State; at most MAX_RUNS runs train at once in the whole app, and
 each run is capped at RUN_SECONDS of training. "Break it" switches show the classic failures.
+
+A public server must not be held by one visitor: a Train that finds no free slot is answered "busy" at once
+(it never waits in Gradio's queue, which a burst of waiting Trains would fill for everyone), one session has
+one run at a time, a run paused for PAUSE_SECONDS or that nobody watches for WATCH_SECONDS stops and frees its
+slot, and presets too big for a shared CPU server (REFUSED_PRESETS) are refused with the command to run them
+at home. Each run's temp folder (genlab.tempdirs) goes when the session closes or after KEEP_ENDED_S.
 """
 from __future__ import annotations
 
@@ -13,10 +19,10 @@ import io
 import math
 import os
 import shutil
-import tempfile
 import threading
 import time
 import warnings
+import weakref
 from dataclasses import fields
 from pathlib import Path
 
@@ -26,6 +32,7 @@ import pandas as pd
 from PIL import Image
 
 import genlab
+from genlab import tempdirs
 from genlab.registry import MODELS, get
 from genlab.training import train
 
@@ -33,6 +40,13 @@ from . import common
 
 MAX_RUNS = int(os.environ.get("GENLAB_MAX_RUNS", "2"))  # runs training at once, across all users
 RUN_SECONDS = float(os.environ.get("GENLAB_RUN_SECONDS", "300"))  # training-time cap per run
+PAUSE_SECONDS = float(os.environ.get("GENLAB_PAUSE_SECONDS", "60"))  # a paused run gives its slot back after this
+WATCH_SECONDS = 30.0  # updates left unread this long: nobody is watching (a scripted Train that never reads): stop
+UNREAD = 5  # ... "unread": more than this many updates waiting for the client (a page reads each within a second)
+KEEP_ENDED_S = 3600.0  # an ended run's folder (checkpoint, grids) is kept this long for Download / Use it
+# Presets the tab refuses: the book's settings (256×256 faces for some) need GBs and a GPU; the first step of
+# hair's took 35 s on a shared 2-CPU server. GENLAB_LIVE_REFUSED="" allows them (a GPU host).
+REFUSED_PRESETS = {p for p in os.environ.get("GENLAB_LIVE_REFUSED", "book").split(",") if p}
 TICK = 1.0  # the page is updated at most this often (seconds): more would flood the socket, flicker, and cost
 # the server ~5 ms an update for the loss plot alone: 1-3% of a toy's training on a busy 2-core CPU
 MAX_GRIDS = 200  # grids kept per run for the scrubber; beyond it every other one is dropped
@@ -49,25 +63,50 @@ BREAKS = {"10× learning rate": None, "no gradient penalty": "gp_weight", "no cy
 
 _slots = threading.Lock()
 _active = 0  # runs training now in this process: the one global count; the runs themselves live in gr.State
+_holders: set = set()  # the Runs holding those slots: only to say when the next one frees, and to sweep by age
+# session hash -> its latest Run, only so that closing the tab (on_close) deletes the run's folder at once
+_by_session: "weakref.WeakValueDictionary[str, Run]" = weakref.WeakValueDictionary()
 
 
 def active_runs() -> int:
     return _active
 
 
-def _acquire() -> bool:
+def _busy_message() -> str:
+    with _slots:
+        return _busy_message_unlocked()
+
+
+def _claim(box: dict, make) -> "Run":
+    """Atomically: refuse when this session already has a run or no slot is free, else make its run, holding a
+    slot. One lock for both checks, so two Trains sent at the same instant from one session cannot take two."""
     global _active
     with _slots:
+        old = box.get("run")
+        if old is not None and not old.ended:
+            raise gr.Error("This browser session already has a run going: press Stop first.")
         if _active >= MAX_RUNS:
-            return False
+            raise gr.Error(_busy_message_unlocked())
+        run = make()
+        run.slot = True
         _active += 1
-        return True
+        _holders.add(run)
+        box["run"] = run
+    return run
 
 
-def _release() -> None:
+def _busy_message_unlocked() -> str:
+    left = [r.time_left() for r in _holders]
+    soon = f"; the next slot frees within {_clock(min(left))}" if left else ""
+    return (f"Busy: {_active} runs are training now, ahead of yours (the limit is {MAX_RUNS}){soon}. "
+            "Nothing was queued: press Train again then.")
+
+
+def _release(run=None) -> None:
     global _active
     with _slots:
         _active = max(0, _active - 1)
+        _holders.discard(run)
 
 
 # --- what a model offers ---------------------------------------------------------------------------------
@@ -108,23 +147,36 @@ def breaks_for(name: str) -> list[str]:
     return [b for b, need in BREAKS.items() if (need in names if need else names & set(LR_FIELDS))]
 
 
+def presets(name: str) -> list[str]:
+    """The presets this tab trains (REFUSED_PRESETS left out)."""
+    return [p for p in get(name).presets if p not in REFUSED_PRESETS]
+
+
+def check_preset(name: str, preset) -> None:
+    if preset in REFUSED_PRESETS and preset in get(name).presets:
+        raise gr.Error(f"The `{preset}` preset is not trained here: the book's full settings need a GPU and "
+                       f"gigabytes of memory, more than this shared server gives one visitor. Run it yourself: "
+                       f"python -m train {name} --preset {preset} --device cuda (or pick "
+                       f"{', '.join(presets(name))}).")
+
+
 def default_preset(name: str) -> str:
-    return "live" if "live" in get(name).presets else next(iter(get(name).presets))
+    return "live" if "live" in get(name).presets else presets(name)[0]
 
 
 def controls(name: str, preset: str | None = None):
     """Updates for the controls when the model or preset changes: only what the Config has is shown."""
     if name not in MODELS:
         raise gr.Error(f"Unknown model {name!r}; choose from {', '.join(MODELS)}.")
-    presets = list(get(name).presets)
-    preset = preset if preset in presets else default_preset(name)
+    choices = presets(name)
+    preset = preset if preset in choices else default_preset(name)
     cfg = config(name, preset)
     have = {f.name for f in fields(cfg)}
     num = lambda f: gr.update(visible=f in have, value=getattr(cfg, f, None))  # noqa: E731
     spec = get(name)
     info = (f"**{spec.title}** (ch. {spec.chapter}): {spec.summary}. Preset `{preset}`: "
             + ", ".join(f"{f.name}={getattr(cfg, f.name)}" for f in fields(cfg)))
-    return (gr.update(choices=presets, value=preset), num("lr"), num("lr_g"), num("lr_d"), num("batch_size"),
+    return (gr.update(choices=choices, value=preset), num("lr"), num("lr_g"), num("lr_d"), num("batch_size"),
             num("epochs"), num("limit"), gr.update(value=cfg.seed),
             gr.update(choices=breaks_for(name), value=[]),
             gr.update(visible=supports_train_only(name), value="both"), info)
@@ -177,7 +229,7 @@ class Run:
         self.name, self.preset, self.overrides = name, preset, overrides
         self.interval, self.cap = interval, RUN_SECONDS if cap is None else cap
         self.train_only = train_only
-        self.folder = Path(tempfile.mkdtemp(prefix=f"genlab-live-{name}-"))
+        self.folder = tempdirs.make(f"live-{name}")
         self.stop_event, self.pause_event = threading.Event(), threading.Event()
         self.news = threading.Event()  # set when a grid or the end arrives: the page wakes at once
         self.lock = threading.Lock()
@@ -194,10 +246,12 @@ class Run:
         self.preview_at, self.gap = 0.0, interval
         self._shown = (0, np.zeros(0), {})  # curves(): steps and loss values already converted to arrays
         self.reason = self.message = self.error = ""
+        self.why = ""  # why the server stopped it (paused too long, nobody watching), put before the loop's message
         self.path: Path | None = None
         self.t_start = time.perf_counter()
         self.t_first_grid = None
         self.ended = False
+        self.paused_at = None  # when Pause was pressed (perf_counter); None while training
         self.slot = False  # holds one of the MAX_RUNS slots; released when the worker ends
         self.thread = threading.Thread(target=self._work, daemon=True, name=f"genlab-live-{name}")
 
@@ -251,13 +305,14 @@ class Run:
                             command=f"GenLab live tab: {self.name} --preset {self.preset} {self.overrides}"):
                 self._on_event(ev)
         except Exception as e:  # missing data, bad config: shown in the page, never a dead thread in silence
-            self.error = f"{self.name} could not train: {type(e).__name__}: {e}"
+            self.error = common.public(f"{self.name} could not train: {type(e).__name__}: {e}")
         finally:
             self.trainer = None  # free nets, optimisers and data now; the session may live on for an hour
+            tempdirs.remove(self.folder / "run")  # resume state: nothing here resumes a live run
             self.ended = True
             if self.slot:
                 self.slot = False
-                _release()
+                _release(self)
             self.news.set()
 
     def _on_event(self, ev) -> None:
@@ -289,7 +344,7 @@ class Run:
         elif ev.kind == "done":
             self.step, self.elapsed = ev.step, ev.elapsed
             self.metrics = {k: v for k, v in ev.metrics.items() if k != "early_stop"} or self.metrics
-            self.reason, self.message = ev.reason, ev.message
+            self.reason, self.message = ev.reason, " ".join(x for x in (self.why, ev.message) if x)
             # No grid after a NaN (garbage weights) nor after Stop (it must end now; the last grid is recent).
             if ev.reason not in ("diverged", "stopped"):
                 self._grid(ev.step)
@@ -307,10 +362,15 @@ class Run:
         Never blocks longer than `wait`: Gradio calls this when a session's state is dropped."""
         self.stop(wait=wait)
         if self.thread.is_alive():  # still saving: tidy up when it is done
-            threading.Thread(target=lambda: (self.thread.join(), shutil.rmtree(self.folder, ignore_errors=True)),
-                             daemon=True).start()
+            threading.Thread(target=lambda: (self.thread.join(), tempdirs.remove(self.folder)), daemon=True).start()
         else:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            tempdirs.remove(self.folder)
+
+    def time_left(self) -> float:
+        """Seconds until this run ends at the latest (its cap, or the pause limit when paused)."""
+        if self.paused_at is not None:
+            return max(0.0, PAUSE_SECONDS - (time.perf_counter() - self.paused_at))
+        return max(0.0, self.cap - self.elapsed)
 
     def eta(self) -> str:
         if self.first_step is None or self.step <= self.first_step[0]:
@@ -337,7 +397,7 @@ class Run:
             if self.path:
                 state += " Download the checkpoint or press *Use it*."
         elif self.pause_event.is_set():
-            state = "**paused**"
+            state = f"**paused** (the run stops if not resumed within {_clock(self.time_left())})"
         else:
             state = f"training · {self.eta()}"
         return "  \n".join(x for x in (head, f"{speed} · {state}", terms, mets) if x)
@@ -383,36 +443,62 @@ def _run(box, need: bool = True) -> Run | None:
     return run
 
 
-def live_train(name, preset, lr, lr_g, lr_d, batch_size, epochs, limit, seed, interval, breaks, train_only, box):
+def live_train(name, preset, lr, lr_g, lr_d, batch_size, epochs, limit, seed, interval, breaks, train_only, box,
+               request: gr.Request = None):
     """Start this session's run and stream (grid, status, loss curves) at most every TICK seconds."""
     if name not in MODELS:
         raise gr.Error(f"Unknown model {name!r}; choose from {', '.join(MODELS)}.")
     if box is None:
         raise gr.Error("This session has no state; reload the page.")
+    check_preset(name, preset)
     ov = overrides(name, preset, lr, lr_g, lr_d, batch_size, epochs, limit, seed, breaks)
     interval = common.number(interval, 0.2, 60, "The grid interval (seconds)")
     if train_only not in TRAIN_ONLY:
         raise gr.Error(f"Train only must be one of {', '.join(TRAIN_ONLY)}.")
+    sweep()
     old = _run(box, need=False)
-    if old is not None and not old.ended:
-        raise gr.Error("This browser session already has a run going: press Stop first.")
-    if not _acquire():
-        raise gr.Error(f"Busy: {active_runs()} runs are training now (the limit is {MAX_RUNS}). "
-                       "Try again in a minute.")
+    run = _claim(box, lambda: Run(name, preset, ov, interval=interval, train_only=TRAIN_ONLY[train_only]))
     try:
         if old is not None:
             old.close()
-        run = Run(name, preset, ov, interval=interval, train_only=TRAIN_ONLY[train_only])
-        run.slot = True
-        box["run"] = run
+        if request is not None and getattr(request, "session_hash", None):
+            _by_session[request.session_hash] = run
         run.start()
     except BaseException:
-        _release()
+        run.slot = False
+        tempdirs.remove(run.folder)
+        _release(run)
         raise
-    yield from _stream(run)
+    yield from _stream(run, _watcher())
 
 
-def _stream(run: Run):
+def _watcher():
+    """A function telling whether anyone still reads this request's updates; always True outside Gradio.
+
+    Gradio 6.31 pushes a streaming handler's updates into the session's message queue whether or not a client
+    reads them (a scripted join that never opens the stream); updates piling up unread for WATCH_SECONDS mean
+    nobody watches. Timed, not counted: on a loaded server the updates themselves come slower."""
+    try:
+        from gradio.context import LocalContext
+
+        pending = LocalContext.blocks.get()._queue.pending_messages_per_session
+        session = LocalContext.request.get().session_hash
+    except Exception:  # called directly (tests, scripts), or Gradio changed: count the run as watched
+        return lambda: True
+
+    since = [None]  # when the updates began to pile up
+
+    def watched() -> bool:
+        q = pending.get(session)
+        if q is None or q.qsize() <= UNREAD:
+            since[0] = None
+            return True
+        since[0] = since[0] or time.monotonic()
+        return time.monotonic() - since[0] < WATCH_SECONDS
+    return watched
+
+
+def _stream(run: Run, watched=lambda: True):
     last, shown, shown_step, table = 0.0, None, -1, None
     try:
         while True:
@@ -427,8 +513,11 @@ def _stream(run: Run):
             last = time.perf_counter()
             if run.error:
                 raise gr.Error(run.error)
-            if not run.ended and last - run.t_start > 2 * run.cap:  # a run paused forever must not hold a slot
-                run.message = f"paused too long: stopped after {_clock(last - run.t_start)}"
+            if not run.ended and run.paused_at is not None and last - run.paused_at > PAUSE_SECONDS:
+                run.why = f"It was paused longer than {_clock(PAUSE_SECONDS)}, so it stopped and its slot went to others."
+                run.stop()
+            if not run.ended and not watched():  # nobody reads the updates: free the slot for someone who will
+                run.why = f"Nobody watched it for {WATCH_SECONDS:.0f} s, so it stopped."
                 run.stop()
             grid = run.last_grid
             ended = run.ended  # read before the yield: the run may end while the page is away
@@ -461,8 +550,10 @@ def live_pause(box):
     run = _run(box)
     if run.ended:
         return "The run has ended."
+    run.paused_at = run.paused_at or time.perf_counter()
     run.pause_event.set()
-    return f"Paused at step {run.step:,}: the worker is idle until Resume."
+    return (f"Paused at step {run.step:,}: the worker is idle until Resume. After {_clock(PAUSE_SECONDS)} paused "
+            "the run stops and gives its slot to others.")
 
 
 def live_resume(box):
@@ -470,6 +561,7 @@ def live_resume(box):
     if run.ended:
         return "The run has ended; press Train for a new one."
     run.pause_event.clear()
+    run.paused_at = None
     return "Resumed."
 
 
@@ -490,29 +582,34 @@ def live_train_only(choice, box):
 def live_download(box):
     """The run's checkpoint folder as a zip (shown in a file box that appears)."""
     run = _run(box)
-    if run.path is None:
-        raise gr.Error("No checkpoint yet: it is written when the run ends (Stop writes one too).")
+    _need_checkpoint(run)
     base = run.folder / f"{run.name}-live"
     zipped = shutil.make_archive(str(base), "zip", root_dir=run.path.parent, base_dir=run.path.name)
     return gr.update(value=zipped, visible=True)
 
 
-def live_waiting():
-    """Shown at once on Train, before the queue lets the run start."""
+def _need_checkpoint(run: Run) -> None:
+    if run.path is None:
+        raise gr.Error("No checkpoint yet: it is written when the run ends (Stop writes one too).")
+    if not run.path.exists():
+        raise gr.Error(f"This run's files were cleared ({_clock(KEEP_ENDED_S)} after it ended): press Train again.")
+
+
+def live_waiting(box):
+    """Shown at once on Train (the run's own answer follows). Returning the session's box tells Gradio the state
+    is in use: only then does it expire it after the tab closes and call _close, which deletes the run's folder."""
     if active_runs() >= MAX_RUNS:
-        return (f"Waiting for a training slot: {active_runs()} runs are training now (the limit is {MAX_RUNS}); "
-                "your place in the queue is shown below.")
-    return "Starting…"
+        return _busy_message(), box
+    return "Starting…", box
 
 
 def live_use(box, session):
     run = _run(box)
-    if run.path is None:
-        raise gr.Error("No checkpoint yet: it is written when the run ends (Stop writes one too).")
+    _need_checkpoint(run)
     try:
         model = genlab.load(run.name, run.path)
     except Exception as e:
-        raise gr.Error(f"The checkpoint would not load: {e}") from None
+        raise gr.Error(common.public(f"The checkpoint would not load: {e}")) from None
     session = {**(session or {}), run.name: model}
     return session, (f"{get(run.name).title}'s tab now uses this run's model (step {run.step:,}) in this "
                      "browser session only.")
@@ -551,6 +648,29 @@ def _close(box) -> None:
         run.close()
 
 
+def on_close(request: gr.Request) -> None:
+    """The tab closed (Gradio's unload, when its heartbeat stops): stop the run and delete its folder now, not when
+    Gradio drops the session's state an hour later."""
+    run = _by_session.pop(getattr(request, "session_hash", None) or "", None)
+    if run is not None:
+        run.close()
+
+
+_swept = [0.0]
+
+
+def sweep(every: float = 60.0) -> None:
+    """At most once a minute: delete run folders of dead processes and ended runs' folders older than
+    KEEP_ENDED_S (a session Gradio evicted without calling _close). Runs holding a slot are kept."""
+    now = time.monotonic()
+    if now - _swept[0] < every:
+        return
+    _swept[0] = now
+    with _slots:
+        busy = {r.folder for r in _holders}
+    tempdirs.sweep(KEEP_ENDED_S, busy=busy)
+
+
 # --- the tab ------------------------------------------------------------------------------------------------
 
 def build(session):
@@ -558,7 +678,8 @@ def build(session):
     gr.Markdown("### Live training\nPick a model, press **Train**, and watch the fixed-noise grid and the "
                 "losses as it learns. It runs the same loop as `python -m train`. "
                 f"At most {MAX_RUNS} runs train at once on this server; each is capped at "
-                f"{_clock(RUN_SECONDS)} of training. Flip a *break it* switch to see a classic failure.")
+                f"{_clock(RUN_SECONDS)} of training; a run paused for {_clock(PAUSE_SECONDS)} stops, and so does one "
+                f"whose page is closed. Flip a *break it* switch to see a classic failure.")
     if broken:
         gr.Markdown("<small>Not available now: " + "; ".join(f"`{n}` ({why})" for n, why in broken.items())
                     + "</small>")
@@ -572,7 +693,7 @@ def build(session):
     box = gr.State({}, delete_callback=_close)  # this session's run; closing the session stops it
     with gr.Row():
         model = gr.Dropdown(names, value=first, label="model")
-        preset = gr.Dropdown(list(get(first).presets), value=p0, label="preset")
+        preset = gr.Dropdown(presets(first), value=p0, label="preset")
         seed = gr.Number(value=c0.seed, precision=0, label="seed")
         interval = gr.Slider(0.5, 10, value=1, step=0.5, label="new grid every (s)")
     with gr.Row():
@@ -610,9 +731,11 @@ def build(session):
     model.change(controls, [model], ctl, api_name="live_model", queue=False)
     preset.change(controls, [model, preset], ctl, api_name="live_preset", queue=False)
     inputs = [model, preset, lr, lr_g, lr_d, batch, epochs, limit, seed, interval, breaks, only, box]
-    go.click(live_waiting, None, [status], api_name="live_waiting", queue=False).then(
-        live_train, inputs, [grid, status, curves], api_name="live_train", concurrency_limit=MAX_RUNS,
-        concurrency_id="live_train", show_progress="minimal")
+    # No concurrency limit: live_train itself answers "busy" at once when no slot is free (_claim). A limit would
+    # make Trains wait in Gradio's queue, and 255 of them from one script filled it for every visitor.
+    go.click(live_waiting, [box], [status, box], api_name="live_waiting", queue=False).then(
+        live_train, inputs, [grid, status, curves], api_name="live_train", concurrency_limit=None,
+        show_progress="minimal")
     halt.click(live_stop, [box], [note], api_name="live_stop", concurrency_limit=None)
     pause.click(live_pause, [box], [note], api_name="live_pause", concurrency_limit=None)
     resume.click(live_resume, [box], [note], api_name="live_resume", concurrency_limit=None)

@@ -2,18 +2,20 @@
 either one in the page and watch real vs generated every few epochs, as the book prints them."""
 from __future__ import annotations
 
-import tempfile
 import threading
 
 import gradio as gr
 
 import genlab
+from genlab import tempdirs
 from genlab.models import curve, numbers
 from genlab.training import train
 
 from . import common
 
 TRAIN_SECONDS = 90  # cap on an in-page toy run: a public Space must not be tied up
+TOY_RUNS = 2  # toy runs at once in the whole app; one more is answered "busy" at once instead of queueing
+_toy_slots = threading.BoundedSemaphore(TOY_RUNS)
 
 
 def sample_curve(n, seed, override=None):
@@ -41,7 +43,10 @@ def train_toy(name, epochs, seed, state):
         raise gr.Error(f"Pick curve_gan or number_gan, not {name!r}.")
     epochs = common.count(epochs, 1, 5_000, "number of epochs")
     seed = common.seed(seed)
-    folder = tempfile.mkdtemp(prefix=f"genlab-{name}-")
+    if not _toy_slots.acquire(blocking=False):
+        raise gr.Error(f"Busy: {TOY_RUNS} toy runs are training now, ahead of yours (each ends within "
+                       f"{TRAIN_SECONDS} s). Nothing was queued: press Train again then.")
+    folder = tempdirs.make(f"toy-{name}")
     # About 20 plots per run: one every few epochs, as the book prints them.
     steps_per_epoch = 16 if name == "curve_gan" else 50
     every = max(1, epochs // 20) * steps_per_epoch
@@ -65,6 +70,8 @@ def train_toy(name, epochs, seed, state):
                 yield plot, msg, state
     finally:
         stop.set()  # a cancelled request ends the loop at its next step
+        tempdirs.remove(folder)  # the model is loaded in memory; its folder is not needed any more
+        _toy_slots.release()
 
 
 def build(session):
@@ -108,6 +115,7 @@ def build(session):
              api_name="curve_sample")
     nb.click(lambda n, s, st: sample_numbers(n, s, st.get("number_gan")), [nn_, ns, session], [nimg, ntext],
              api_name="numbers_sample")
+    # No concurrency limit: train_toy answers "busy" at once past TOY_RUNS, so Trains never wait in the queue.
     run = go.click(train_toy, [which, epochs, tseed, session], [timg, ttext, session], api_name="toy_train",
-                   concurrency_limit=2, concurrency_id="toy_train")
+                   concurrency_limit=None)
     halt.click(None, None, None, cancels=[run], api_name="toy_stop")
