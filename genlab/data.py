@@ -5,10 +5,11 @@ then ../shared/data next to the repo.
 Nothing is downloaded unless $GENLAB_ALLOW_DOWNLOAD=1; a missing dataset is a DataError that says
 which folder to fill and how.
 
-Where the data root lacks a dataset, the app and the `live` preset fall back to the demo pack in
-genlab/demo_data/ (`source`): the same layout, a few thousand images, all from the full data's held-out
-or test split (built by genlab/demo_pack.py). The pack is a data root like any other, split 90/10 the same
-way, so a live run on it previews and scores on pack images it did not train on.
+Where the data root lacks a dataset, the app's tabs and live runs (training.train(demo=True): the live tab,
+the CLI's live preset) fall back to the demo pack in genlab/demo_data/ (`source`): the same layout,
+a few thousand images, all from the full data's test or held-out split (built by genlab/demo_pack.py). The pack is a data root like any other: image folders split 90/10 the
+same way, digits into test and train parts, so a live run on it previews and scores on pack images it did
+not train on.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class DataError(RuntimeError):
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"  # ../shared/data beside the repo
 PACK = Path(__file__).resolve().parent / "demo_data"  # the demo pack that ships in the repo
 IDX_SETS = {"MNIST", "FashionMNIST"}  # torchvision's IDX datasets; the rest are image folders
+IDX_FILES = [f"{s}-{k}-ubyte.gz" for s in ("train", "t10k") for k in ("images-idx3", "labels-idx1")]  # both sets'
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -42,9 +44,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
 def available(root: Path, folder: str) -> bool:
     """Whether `root` holds `folder` ("MNIST", "anime/faces", ...) as a full dataset (or may download it)."""
     if folder in IDX_SETS:
-        from torchvision.datasets import MNIST
-        raw = root / folder / "raw"
-        return _download_allowed() or all((raw / Path(u).name).is_file() for u, _ in MNIST.resources)
+        return _download_allowed() or all((root / folder / "raw" / n).is_file() for n in IDX_FILES)
     d = root / folder
     return d.is_dir() and any(p.suffix.lower() in IMAGE_EXTS for p in d.iterdir())
 
@@ -118,9 +118,13 @@ def read_idx(path: Path) -> torch.Tensor:
     return torch.frombuffer(bytearray(b[4 + 4 * ndim:]), dtype=torch.uint8).reshape(dims)
 
 
+PACK_TEST = 1000  # the pack's first 1,000 digits are its test part, the rest its training part
+
+
 def _pack_idx(folder: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """The pack's test digits (t10k files, a prefix of the real test set), split 90/10 like an image folder:
-    "train" is the pack's 90% (for live runs), "test" its 10%. The shipped models saw none of them."""
+    """The pack's digits: a prefix of the real test set (t10k files). Its first PACK_TEST are "test" (the
+    same indices as in the full test set, so the Digits tab's digit 7 is MNIST's test digit 7), the rest
+    "train" for live runs, which then score on digits they did not train on. No shipped model saw any."""
     raw = PACK / folder / "raw"
     try:
         x = read_idx(raw / "t10k-images-idx3-ubyte.gz")
@@ -128,9 +132,8 @@ def _pack_idx(folder: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     except FileNotFoundError as e:
         raise DataError(f"the demo pack has no {folder}: {e.filename} is missing (python -m genlab.demo_pack "
                         f"rebuilds it)") from None
-    tr, ho = split(len(x), HOLDOUT)
-    idx = tr.sort().values if train else ho.sort().values
-    return x[idx].unsqueeze(1).contiguous(), y[idx]
+    part = slice(PACK_TEST, None) if train else slice(0, PACK_TEST)
+    return x[part].unsqueeze(1).contiguous(), y[part]
 
 
 def mnist_images(root=None, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:

@@ -59,8 +59,9 @@ def build_idx(name: str, loader, n: int, full: Path, out: Path) -> list[str]:
            [f"`raw/t10k-{{images-idx3,labels-idx1}}-ubyte.gz`: the **first {n:,} of the 10,000 test images** of "
             f"the original {name} files, unchanged (28×28 uint8, labels 0–9), gzipped IDX.",
             f"Per class: {counts}.",
-            "No training image is here. GenLab splits these 90/10 (genlab.data.split, seed 0): a live run trains "
-            "on the 90% and scores on the 10%; the Digits tab's test digits are the 10%."],
+            f"No training image is here. GenLab uses the first {data.PACK_TEST:,} as the pack's test digits (the "
+            f"Digits tab; their indices are those of the full test set) and the other {n - data.PACK_TEST:,} "
+            "as its training digits (live runs, which then score on digits they did not train on)."],
            LICENCES[name])
     return [f"| {name}/raw | first {n:,} test images (IDX.gz) | {n:,} |"]
 
@@ -96,7 +97,7 @@ def build_faces(full: Path, out: Path) -> list[str]:
         with open(out / group / "attributes.csv", "w", newline="") as f:
             w = csv.DictWriter(f, header, lineterminator="\n")
             w.writeheader()
-            w.writerows(attrs[k] for k in sorted(kept) if k in attrs)
+            w.writerows(attrs[k] for k in kept if k in attrs)  # in held-out order: vae.book_example reads it
         males = {c: sum(int(attrs[k]["male"]) for k in kept if k.startswith(c + "/") and k in attrs) for c in classes}
         readme(out / group / "README.md", f"CelebA faces: {group}",
                [f"`{{{','.join(classes)}}}/*.jpg`: **every face that genlab.data.folder_split holds out** of the full "
@@ -104,7 +105,8 @@ def build_faces(full: Path, out: Path) -> list[str]:
                 + ", ".join(f"{c} {m}" for c, m in males.items())
                 + f"), under their full-data (CelebA id) names, as {FACE_SIZE}×{FACE_SIZE} JPEG q{FACE_QUALITY} "
                   f"(the full data's 128×128 through genlab.data.read_image: centre square, antialiased resize).",
-                f"`attributes.csv`: the full data's labels ({', '.join(header[1:])}) of these faces.",
+                f"`attributes.csv`: the full data's labels ({', '.join(header[1:])}) of these faces, in the order "
+                "folder_split holds them out (so the Face VAE's book example picks the same faces as on the full data).",
                 "No shipped model trained on them. The Face VAE tab shows them all as held-out faces; a live run "
                 "on the pack splits them 90/10 again, so its preview and score use faces it did not train on."],
                LICENCES[group])
