@@ -209,7 +209,8 @@ class Run:
 
     def _got_trainer(self, trainer) -> None:
         self.trainer = trainer
-        self.data = getattr(trainer, "dataset", {}).get("name", "")
+        ds = getattr(trainer, "dataset", {})
+        self.data = f"{ds.get('name', '')} ({ds['size']:,} items)" if "size" in ds else ds.get("name", "")
         if hasattr(trainer, "train_only"):
             trainer.train_only = self.train_only
 
