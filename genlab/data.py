@@ -67,7 +67,7 @@ def describe(root) -> str:
     if is_pack(root):
         return ("the **demo pack** that ships in the repo (genlab/demo_data: a few thousand held-out / test "
                 "images; the full data was not found)")
-    return f"the full data in `{root}`"
+    return "the full dataset under the data root"  # not its path: the page is public
 
 
 def cache_dir() -> Path:

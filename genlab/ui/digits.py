@@ -173,7 +173,8 @@ def build(session):
                                canvas_size=(280, 280), brush=gr.Brush(default_size=18, colors=["#000000"],
                                                                      color_mode="fixed"))
             source = gr.Radio(["drawing", "test digit"], value="drawing", label="reconstruct")
-            index = gr.Number(value=0, precision=0, label="test digit index (0-9999; 0-999 with the demo pack); or click one below")
+            index = gr.Number(value=0, precision=0,
+                              label="test digit index (0-9999; 0-999 with the demo pack); or click one below")
             go = gr.Button("Reconstruct", variant="primary")
             gallery = gr.Gallery(label="MNIST test digits (click one)", columns=10, height=260,
                                  allow_preview=False)
