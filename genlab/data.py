@@ -4,9 +4,16 @@ The data root is resolved as: an explicit argument (the CLI's --data), then $GEN
 then ../shared/data next to the repo.
 Nothing is downloaded unless $GENLAB_ALLOW_DOWNLOAD=1; a missing dataset is a DataError that says
 which folder to fill and how.
+
+Where the data root lacks a dataset, the app's tabs and live runs (training.train(demo=True): the live tab,
+the CLI's live preset) fall back to the demo pack in genlab/demo_data/ (`source`): the same layout,
+a few thousand images, all from the full data's test or held-out split (built by genlab/demo_pack.py). The pack is a data root like any other: image folders split 90/10 the
+same way, digits into test and train parts, so a live run on it previews and scores on pack images it did
+not train on.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import shutil
@@ -22,6 +29,9 @@ class DataError(RuntimeError):
 
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"  # ../shared/data beside the repo
+PACK = Path(__file__).resolve().parent / "demo_data"  # the demo pack that ships in the repo
+IDX_SETS = {"MNIST", "FashionMNIST"}  # torchvision's IDX datasets; the rest are image folders
+IDX_FILES = [f"{s}-{k}-ubyte.gz" for s in ("train", "t10k") for k in ("images-idx3", "labels-idx1")]  # both sets'
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -29,6 +39,35 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     if root or os.environ.get("GENLAB_DATA"):
         return Path(root or os.environ["GENLAB_DATA"]).expanduser()
     return Path("data") if Path("data").is_dir() or not SHARED.is_dir() else SHARED
+
+
+def available(root: Path, folder: str) -> bool:
+    """Whether `root` holds `folder` ("MNIST", "anime/faces", ...) as a full dataset (or may download it)."""
+    if folder in IDX_SETS:
+        return _download_allowed() or all((root / folder / "raw" / n).is_file() for n in IDX_FILES)
+    d = root / folder
+    return d.is_dir() and any(p.suffix.lower() in IMAGE_EXTS for p in d.iterdir())
+
+
+def is_pack(root) -> bool:
+    return root is not None and Path(root).resolve() == PACK
+
+
+def source(folders, root=None, demo: bool = True) -> Path:
+    """The data root to read `folders` from: the full data root when it holds them all, else (demo=True)
+    the demo pack. demo=False (the CLI's cpu/book presets, evaluation) always answers the full data root."""
+    full = data_root(root)
+    if not demo or all(available(full, f) for f in folders) or not PACK.is_dir():
+        return full
+    return PACK
+
+
+def describe(root) -> str:
+    """A line for the page: which data a tab or a run is using."""
+    if is_pack(root):
+        return ("the **demo pack** that ships in the repo (genlab/demo_data: a few thousand held-out / test "
+                "images; the full data was not found)")
+    return "the full dataset under the data root"  # not its path: the page is public
 
 
 def cache_dir() -> Path:
@@ -68,9 +107,40 @@ def _idx_dataset(cls, folder: str, root: Path, train: bool):
         f"folder holding {folder}/raw/*.gz, or set GENLAB_ALLOW_DOWNLOAD=1 to let torchvision download it.")
 
 
+def read_idx(path: Path) -> torch.Tensor:
+    """An IDX file (.gz), the MNIST format: magic (0, 0, type 8 = uint8, ndim), ndim big-endian sizes, the bytes."""
+    with gzip.open(path, "rb") as f:
+        b = f.read()
+    if b[:3] != b"\x00\x00\x08":
+        raise DataError(f"{path} is not a uint8 IDX file")
+    ndim = b[3]
+    dims = [int.from_bytes(b[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return torch.frombuffer(bytearray(b[4 + 4 * ndim:]), dtype=torch.uint8).reshape(dims)
+
+
+PACK_TEST = 1000  # the pack's first 1,000 digits are its test part, the rest its training part
+
+
+def _pack_idx(folder: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pack's digits: a prefix of the real test set (t10k files). Its first PACK_TEST are "test" (the
+    same indices as in the full test set, so the Digits tab's digit 7 is MNIST's test digit 7), the rest
+    "train" for live runs, which then score on digits they did not train on. No shipped model saw any."""
+    raw = PACK / folder / "raw"
+    try:
+        x = read_idx(raw / "t10k-images-idx3-ubyte.gz")
+        y = read_idx(raw / "t10k-labels-idx1-ubyte.gz").long()
+    except FileNotFoundError as e:
+        raise DataError(f"the demo pack has no {folder}: {e.filename} is missing (python -m genlab.demo_pack "
+                        f"rebuilds it)") from None
+    part = slice(PACK_TEST, None) if train else slice(0, PACK_TEST)
+    return x[part].unsqueeze(1).contiguous(), y[part]
+
+
 def mnist_images(root=None, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """MNIST as (uint8 N×1×28×28, int64 labels)."""
     from torchvision.datasets import MNIST
+    if is_pack(data_root(root)):
+        return _pack_idx("MNIST", train)
     ds = _idx_dataset(MNIST, "MNIST", data_root(root), train)
     return ds.data.unsqueeze(1).contiguous(), ds.targets.clone()
 
@@ -78,6 +148,8 @@ def mnist_images(root=None, train: bool = True) -> tuple[torch.Tensor, torch.Ten
 def fashion_images(root=None, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Fashion-MNIST as (uint8 N×1×28×28, int64 labels)."""
     from torchvision.datasets import FashionMNIST
+    if is_pack(data_root(root)):
+        return _pack_idx("FashionMNIST", train)
     ds = _idx_dataset(FashionMNIST, "FashionMNIST", data_root(root), train)
     return ds.data.unsqueeze(1).contiguous(), ds.targets.clone()
 
@@ -102,9 +174,6 @@ def load_folder(folder: str | os.PathLike, size: int, limit: int | None = None) 
     Decoded once and cached under the cache dir, keyed on the file list, size and limit, so a second
     run starts in a second instead of decoding thousands of JPEGs again.
     """
-    from PIL import Image
-    from torchvision.transforms.v2 import functional as F
-
     files = image_files(Path(folder))[:limit]
     h = hashlib.sha256(f"{size}|{len(files)}".encode())
     for p in files:
@@ -118,18 +187,26 @@ def load_folder(folder: str | os.PathLike, size: int, limit: int | None = None) 
             cached.unlink(missing_ok=True)
     out = torch.empty(len(files), 3, size, size, dtype=torch.uint8)
     for i, p in enumerate(files):
-        with Image.open(p) as im:  # PIL: torchvision 0.29 deprecated its own image decoding
-            img = F.pil_to_tensor(im.convert("RGB"))
-        s = min(img.shape[-2:])
-        img = F.center_crop(img, [s, s])
-        if s != size:
-            img = F.resize(img, [size, size], antialias=True)
-        out[i] = img
+        out[i] = read_image(p, size)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")
     torch.save(out, tmp)
     os.replace(tmp, cached)
     return out
+
+
+def read_image(path: Path, size: int) -> torch.Tensor:
+    """One image file as uint8 3×size×size: the centre square, antialiased resize."""
+    from PIL import Image
+    from torchvision.transforms.v2 import functional as F
+
+    with Image.open(path) as im:  # PIL: torchvision 0.29 deprecated its own image decoding
+        img = F.pil_to_tensor(im.convert("RGB"))
+    s = min(img.shape[-2:])
+    img = F.center_crop(img, [s, s])
+    if s != size:
+        img = F.resize(img, [size, size], antialias=True)
+    return img
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
@@ -150,6 +227,12 @@ def split(n: int, holdout: float, seed: int = 0) -> tuple[torch.Tensor, torch.Te
 
 
 HOLDOUT = 0.1  # share of every image folder kept out of training, for evaluation
+
+
+def held_out_files(folder: str | os.PathLike, holdout: float = HOLDOUT) -> list[Path]:
+    """The files of a folder that folder_split holds out, in its order."""
+    files = image_files(Path(folder))
+    return [files[i] for i in split(len(files), holdout)[1].tolist()]
 
 
 def folder_split(folder: str | os.PathLike, size: int, holdout: float = HOLDOUT) -> tuple[torch.Tensor, torch.Tensor]:

@@ -20,6 +20,7 @@ class Spec:
     title: str
     chapter: int
     summary: str
+    data: tuple[str, ...] = ()  # data folders under the data root its Trainer reads (genlab.data.source)
 
     @property
     def family(self) -> ModuleType:
@@ -56,12 +57,18 @@ class Spec:
 MODELS: dict[str, Spec] = {s.name: s for s in [
     Spec("curve_gan", "curve", "Curve GAN", 3, "learns points on y = 1.08^x"),
     Spec("number_gan", "numbers", "Multiples-of-5 GAN", 3, "learns to produce multiples of 5 as one-hot vectors"),
-    Spec("clothing_gan", "clothing", "Clothing GAN", 4, "dense GAN drawing 28×28 Fashion-MNIST clothes"),
-    Spec("anime_dcgan", "dcgan", "Anime-face DCGAN", 4, "DCGAN drawing 64×64 anime faces"),
-    Spec("glasses_cgan", "cgan", "Eyeglasses cGAN", 5, "conditional WGAN-GP drawing 64×64 faces with or without glasses"),
-    Spec("hair_cyclegan", "cyclegan", "Hair-colour CycleGAN", 6, "CycleGAN turning black hair blond and back"),
-    Spec("digits_ae", "autoencoder", "Digits autoencoder", 7, "autoencoder squeezing MNIST digits to 20 numbers"),
-    Spec("faces_vae", "vae", "Face VAE", 7, "variational autoencoder on 64×64 faces with/without glasses"),
+    Spec("clothing_gan", "clothing", "Clothing GAN", 4, "dense GAN drawing 28×28 Fashion-MNIST clothes",
+         data=("FashionMNIST",)),
+    Spec("anime_dcgan", "dcgan", "Anime-face DCGAN", 4, "DCGAN drawing 64×64 anime faces",
+         data=("anime/faces",)),
+    Spec("glasses_cgan", "cgan", "Eyeglasses cGAN", 5, "conditional WGAN-GP drawing 64×64 faces with or without glasses",
+         data=("glasses/G", "glasses/NoG")),
+    Spec("hair_cyclegan", "cyclegan", "Hair-colour CycleGAN", 6, "CycleGAN turning black hair blond and back",
+         data=("hair/black", "hair/blond")),
+    Spec("digits_ae", "autoencoder", "Digits autoencoder", 7, "autoencoder squeezing MNIST digits to 20 numbers",
+         data=("MNIST",)),
+    Spec("faces_vae", "vae", "Face VAE", 7, "variational autoencoder on 64×64 faces with/without glasses",
+         data=("glasses/G", "glasses/NoG")),
 ]}
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from . import checkpoint
+from .data import is_pack, source as data_source
 from .registry import get
 
 RUNS = Path(os.environ.get("GENLAB_RUNS", "runs"))
@@ -90,7 +91,7 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
           out: str | Path | None = None, run_dir: str | Path | None = None, resume: bool = False,
           device: str = "cpu", stop: threading.Event | None = None, pause: threading.Event | None = None,
           preview_every: int | None = 0, max_seconds: float | None = None, command: str | None = None,
-          save: bool = True, on_trainer=None, quick_stop: bool = False):
+          save: bool = True, on_trainer=None, quick_stop: bool = False, demo: bool = False):
     """Train a registered model and yield Events.
 
     preview_every: steps between preview grids (0: once per epoch, None: never). stop: set it to end the run at
@@ -100,6 +101,8 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
     keeps it to flip `train_only` mid-run and to draw grids between steps (the loop is suspended at a yield then).
     quick_stop: on a Stop, skip the final score and the resume state and only write the checkpoint, so the loop
     ends within a fraction of a second (the live tab: scoring loads an eval classifier; nobody resumes there).
+    demo: where the data root lacks the model's data, train on the demo pack (genlab/demo_data) instead of
+    failing (the live tab and the CLI's live preset; never what ships).
     """
     spec = get(name)
     cfg = cfg or spec.config(preset, **(overrides or {}))
@@ -107,7 +110,11 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
     state_path = run_dir / "state.pt"
     out = Path(out) if out else spec.checkpoint
     torch.manual_seed(cfg.seed)
-    trainer = spec.family.Trainer(cfg, data_root=data, device=device)
+    root = data_source(spec.data, data, demo=demo)
+    trainer = spec.family.Trainer(cfg, data_root=root, device=device)
+    on_pack = is_pack(root) and bool(spec.data)
+    if on_pack:  # said in the card, the CLI's first line and the live tab's status
+        trainer.dataset = {**trainer.dataset, "name": f"{trainer.dataset['name']}, demo pack", "source": "demo pack"}
     stopper = EarlyStop(getattr(cfg, "patience", 0))
     step = epoch = in_epoch = 0  # in_epoch: steps already taken in the current epoch
     train_seconds = 0.0
@@ -160,7 +167,8 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
         yield Event("done", step, epoch, metrics=metrics, path=path, elapsed=train_seconds, total_steps=total,
                     reason=reason, message=message)
 
-    yield Event("start", step, epoch, total_steps=total, message=f"{name} ({preset}) on {device}")
+    yield Event("start", step, epoch, total_steps=total, message=f"{name} ({preset}) on {device}"
+                + (" with the demo pack (genlab/demo_data), not the full data" if on_pack else ""))
     if preview_every is not None:
         yield Event("preview", step, epoch, preview=trainer.preview(), total_steps=total)
     t0 = time.perf_counter()

@@ -3,17 +3,10 @@ from __future__ import annotations
 
 import torch
 
-# registry name -> data folders its tiny preset reads (none for the toys)
-DATA = {
-    "curve_gan": (),
-    "number_gan": (),
-    "clothing_gan": ("FashionMNIST",),
-    "anime_dcgan": ("anime/faces",),
-    "glasses_cgan": ("glasses/G", "glasses/NoG"),
-    "hair_cyclegan": ("hair/black", "hair/blond"),
-    "digits_ae": ("MNIST",),
-    "faces_vae": ("glasses/G", "glasses/NoG"),
-}
+from genlab import MODELS
+
+# registry name -> data folders its tiny preset reads (none for the toys): the registry says
+DATA = {name: spec.data for name, spec in MODELS.items()}
 
 
 def output(model, seed: int = 0) -> torch.Tensor:

@@ -6,14 +6,20 @@ tests skip, unless GENLAB_REQUIRE_BROWSER=1.
 
 A tab whose checkpoint is not in checkpoints/ shows a notice with the train command instead of its controls;
 its flow test then asserts that notice, so the tests hold before and after the checkpoint lands.
+
+GENLAB_E2E_DEMO=1 starts the app on an empty data root (GENLAB_DATA names an empty folder, so neither ./data
+nor ../shared/data is looked at): everything then runs on the demo pack, and the tests also check that the
+Digits and Face VAE tabs and every live run say so. CI runs this file both ways.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import socket
+import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -21,9 +27,11 @@ import urllib.request
 import pytest
 
 from conftest import ROOT
+from genlab.registry import MODELS
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = ROOT / "test-artifacts" / "screenshots"
+DEMO = os.environ.get("GENLAB_E2E_DEMO") == "1"  # the app runs on an empty data root: the demo pack
+SHOTS = ROOT / "test-artifacts" / ("screenshots-demo" if DEMO else "screenshots")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
@@ -46,8 +54,11 @@ def server():
         port = s.getsockname()[1]
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
            "GRADIO_ANALYTICS_ENABLED": "False", "GENLAB_RUN_SECONDS": "60"}
+    if DEMO:  # an empty data root: GENLAB_DATA wins over ./data and ../shared/data (genlab.data.data_root)
+        env["GENLAB_DATA"] = tempfile.mkdtemp(prefix="genlab-empty-data-")
+        env.pop("GENLAB_ALLOW_DOWNLOAD", None)
     (ROOT / "test-artifacts").mkdir(exist_ok=True)
-    log = open(ROOT / "test-artifacts" / "server.log", "w")
+    log = open(ROOT / "test-artifacts" / ("server-demo.log" if DEMO else "server.log"), "w")
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     t0 = time.time()
@@ -338,6 +349,7 @@ def test_digits_reconstruct_interpolate_figure(page):
         return
     p = panel(page)
     p.get_by_text("#3: 0", exact=True).wait_for()  # the picker is filled on page load, not at start-up
+    assert ("Test digits: the demo pack" in p.inner_text()) == DEMO
     p.get_by_label("test digit", exact=True).check()
     p.get_by_label("test digit index").fill("7")
     p.get_by_role("button", name="Reconstruct", exact=True).click()
@@ -356,6 +368,7 @@ def test_face_vae_sample_and_reconstruct_upload(page):
         shot(page, "face_vae_notice")
         return
     p = panel(page)
+    assert ("Dataset faces: the demo pack" in p.inner_text()) == DEMO
     before = p.locator("img").count()
     p.get_by_role("button", name="Sample", exact=True).click()
     wait_more_images(page, before)
@@ -364,8 +377,15 @@ def test_face_vae_sample_and_reconstruct_upload(page):
     p.get_by_text("Squared error per pixel").wait_for()
     p.get_by_role("button", name="Book example (4 held-out faces per group)").click()
     p.get_by_text("Result = 1·A -1·B +1·C").wait_for()
+    for group in ("group A", "group B", "group C"):  # 4 dataset faces each
+        assert gallery(p, group).count() == 4, group
     shot(page, "face_vae_flow")
     no_error_toast(page)
+
+
+def gallery(p, label: str):
+    """The images of the gallery (or image) labelled `label` in panel p."""
+    return p.get_by_text(label, exact=True).locator("xpath=ancestor::div[contains(@class, 'block')][1]//img")
 
 
 def vae_upload(page, slot: str, path):
@@ -448,6 +468,35 @@ def test_live_train_then_stop(page):
     page.wait_for_timeout(1500)
     assert re.search(r"step ([\d,]+) /", p.inner_text()).group(1) == step, "steps after Stop"
     shot(page, "live_stopped")
+    no_error_toast(page)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_live_every_model_streams_a_grid_and_stops(page, name):
+    """Each model's `live` preset: steps and a sample grid stream, the status names the data, Stop stops."""
+    open_tab(page, "Live training")
+    p = panel(page)
+    p.get_by_label("model").click()
+    page.get_by_role("option", name=name, exact=True).click()
+    t0 = time.time()
+    while name not in p.get_by_label("model").input_value() or p.get_by_label("preset").input_value() != "live":
+        assert time.time() - t0 < 30, "the model or preset did not switch"
+        page.wait_for_timeout(200)
+    p.get_by_label("epochs").fill("10000")  # only Stop ends the run
+    p.get_by_role("button", name="Train", exact=True).click()
+    p.get_by_text(re.compile(rf"{name}.*step [1-9][\d,]* /")).wait_for()  # this model's steps are streaming
+    grid = gallery(p, "samples from fixed noise")
+    grid.first.wait_for()
+    assert grid.first.get_attribute("src")
+    if MODELS[name].data:
+        wait_text(page, "demo pack" if DEMO else "data: ")
+        assert ("demo pack" in p.inner_text()) == DEMO
+    p.get_by_role("button", name="Stop", exact=True).click()
+    wait_text(page, "stopped: Stopped at step")
+    step = re.search(r"step ([\d,]+) /", p.inner_text()).group(1)
+    page.wait_for_timeout(1000)
+    assert re.search(r"step ([\d,]+) /", p.inner_text()).group(1) == step, "steps after Stop"
+    shot(page, f"live_{name}")
     no_error_toast(page)
 
 

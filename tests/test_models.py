@@ -14,8 +14,16 @@ from conftest import need_data
 from models_util import DATA, output
 
 
-def test_every_model_has_data_entry():
-    assert set(MODELS) <= set(DATA), "add the new model's data folders to tests/models_util.py"
+@pytest.mark.parametrize("name", list(MODELS))
+def test_registry_names_the_data_a_trainer_reads(name, tmp_path):
+    """Spec.data decides when a run falls back to the demo pack: a Trainer on an empty data root fails for
+    exactly the models that name data folders."""
+    spec = MODELS[name]
+    if not spec.data:
+        spec.family.Trainer(spec.config("tiny"), data_root=tmp_path)
+        return
+    with pytest.raises(genlab.DataError):
+        spec.family.Trainer(spec.config("tiny"), data_root=tmp_path)
 
 
 @pytest.fixture(params=list(MODELS))

@@ -23,6 +23,8 @@ from genlab import MODELS, CheckpointError, DataError  # noqa: E402
 from genlab.registry import get  # noqa: E402
 from genlab.training import train  # noqa: E402
 
+DEMO_PRESETS = ("live",)  # may fall back to the demo pack; cpu, book (and tiny, for tests) need the full data
+
 
 def _flag_type(value):
     if isinstance(value, bool):
@@ -47,7 +49,8 @@ def model_parser(name: str) -> argparse.ArgumentParser:
     spec = get(name)
     p = argparse.ArgumentParser(prog=f"python -m train {name}", description=f"{spec.title} (ch{spec.chapter}): {spec.summary}.")
     p.add_argument("--preset", default="cpu", choices=list(spec.presets), help="named config (default: cpu, what ships)")
-    p.add_argument("--data", default=None, help="data root (default: $GENLAB_DATA, then ./data)")
+    p.add_argument("--data", default=None, help="data root (default: $GENLAB_DATA, then ./data, then ../shared/data; "
+                   "the live preset falls back to the demo pack in genlab/demo_data)")
     p.add_argument("--out", default=None, help=f"checkpoint folder (default: checkpoints/{name})")
     p.add_argument("--run-dir", default=None, help=f"resume state folder (default: runs/{name})")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for ev in train(name, a.preset, overrides, data=a.data, out=a.out, run_dir=a.run_dir, resume=a.resume,
                         device=a.device, stop=stop, max_seconds=a.max_seconds, command=command,
-                        preview_every=0 if a.preview_dir else None):
+                        preview_every=0 if a.preview_dir else None, demo=a.preset in DEMO_PRESETS):
             if ev.kind == "start":
                 print(ev.message)
                 bar = tqdm(total=ev.total_steps, initial=ev.step, unit="step", dynamic_ncols=True,
@@ -136,7 +139,12 @@ def main(argv: list[str] | None = None) -> int:
                     bar.close()
                 print(f"{ev.reason}: {ev.message} ({ev.step} steps, {ev.elapsed:.1f} s)")
                 return 1 if ev.reason == "diverged" else 0
-    except (DataError, CheckpointError, FileNotFoundError, ValueError) as e:
+    except DataError as e:
+        hint = (f"\nThe `{a.preset}` preset trains on the full data; the small demo pack in genlab/demo_data only "
+                f"serves the app and the {' / '.join(DEMO_PRESETS)} preset." if a.preset not in DEMO_PRESETS else "")
+        print(f"error: {e}{hint}", file=sys.stderr)
+        return 2
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -25,8 +25,8 @@ DRAWING_MAX_PIXELS = 2048 * 2048
 
 @functools.lru_cache(maxsize=1)
 def _test_digits() -> tuple[torch.Tensor, torch.Tensor]:
-    """MNIST test digits (uint8 N×1×28×28, labels); DataError when MNIST is not under the data root."""
-    return data.mnist_images(None, train=False)
+    """MNIST test digits (uint8 N×1×28×28, labels): the full test set, else the demo pack's first 1,000."""
+    return data.mnist_images(data.source(["MNIST"]), train=False)
 
 
 def _pick_indices() -> list[int]:
@@ -185,13 +185,15 @@ def build(session):
     if not common.notice(NAME):
         return
     gr.Markdown(common.card_line(NAME))
+    gr.Markdown(f"<small>Test digits: {data.describe(data.source(['MNIST']))}.</small>")
     with gr.Row():
         with gr.Column():
             pad = gr.Sketchpad(label="draw a digit (white canvas, dark ink)", type="pil", image_mode="RGBA",
                                canvas_size=(280, 280), brush=gr.Brush(default_size=18, colors=["#000000"],
                                                                      color_mode="fixed"))
             source = gr.Radio(["drawing", "test digit"], value="drawing", label="reconstruct")
-            index = gr.Number(value=0, precision=0, label="test digit index (0-9999); or click one below")
+            index = gr.Number(value=0, precision=0,
+                              label="test digit index (0-9999; 0-999 with the demo pack); or click one below")
             go = gr.Button("Reconstruct", variant="primary")
             gallery = gr.Gallery(label="MNIST test digits (click one)", columns=10, height=260,
                                  allow_preview=False)

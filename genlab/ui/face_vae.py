@@ -2,9 +2,9 @@
 groups of faces (the book's men with glasses − women with glasses + women without glasses), and
 interpolation between two faces' codes.
 
-Dataset faces come from glasses/ under the data root (labels from attributes.csv); without it, uploads
-still work. Group membership lives in a gr.State: a dict {"A": [...], "B": [...], "C": [...]} whose
-members are dataset names ("G/000053.jpg") or uploaded faces (3×S×S tensors).
+Dataset faces come from glasses/ under the data root (labels from attributes.csv), else from the demo pack
+(genlab/demo_data, held-out faces only); without either, uploads still work. Group membership lives in a
+gr.State: a dict {"A": [...], "B": [...], "C": [...]} whose members are dataset names ("G/000053.jpg") or uploaded faces (3×S×S tensors).
 """
 from __future__ import annotations
 
@@ -38,6 +38,11 @@ UPLOAD = dict(type="filepath", file_count="single", height=120)
 PICKED = Path(tempfile.gettempdir()) / "genlab-vae-picked"  # clicked dataset faces, as files for the upload slots
 
 
+def _root():
+    """The data root of the dataset faces: the full data, else the demo pack."""
+    return data.source(vae.FOLDERS)
+
+
 def empty_groups() -> dict:
     return {g: [] for g in GROUPS}
 
@@ -46,16 +51,16 @@ def empty_groups() -> dict:
 def _listing(filter_: str) -> tuple[str, ...]:
     """Dataset face names under a filter (every split: browsing is for people, not for the metric)."""
     if filter_ == "all faces":
-        tr, ho = vae.split_files()
+        tr, ho = vae.split_files(_root())
         return tuple(sorted(tr + ho))
-    return tuple(vae.faces_in(filter_, split="all"))
+    return tuple(vae.faces_in(filter_, _root(), split="all"))
 
 
 def _face_tensor(member, size: int) -> torch.Tensor:
     """A group member -> 3×size×size in [0, 1]."""
     if isinstance(member, str):
         try:
-            return vae.load_face_file(member, size)
+            return vae.load_face_file(member, size, _root())
         except (data.DataError, OSError) as e:
             raise gr.Error(common.public(f"Cannot open the dataset face {member}: {e}")) from None
     x = member.float()
@@ -181,7 +186,7 @@ def clear_group(group, groups):
 def book_groups():
     """Groups A, B, C of the book's example (4 held-out faces each) and their galleries."""
     try:
-        a, b, c = vae.book_example()
+        a, b, c = vae.book_example(_root())
     except data.DataError as e:
         raise gr.Error(common.public(f"The book example needs the dataset faces, which are not available here: {e}")) from None
     groups = {"A": list(a), "B": list(b), "C": list(c)}
@@ -252,6 +257,7 @@ def build(session):
     if not common.notice(NAME):
         return
     gr.Markdown(common.card_line(NAME))
+    gr.Markdown(f"<small>Dataset faces: {data.describe(_root())}.</small>")
     groups = gr.State(empty_groups())
     first, first_names, first_where = browse("men with glasses", 1)
     names = gr.State(first_names)  # the names on the gallery page now, so a click's index finds its face

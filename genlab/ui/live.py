@@ -234,6 +234,7 @@ class Run:
         self.news = threading.Event()  # set when a grid or the end arrives: the page wakes at once
         self.lock = threading.Lock()
         self.trainer = None
+        self.data = ""  # the trainer's dataset name: the status says which data (full or demo pack) it trains on
         self.step = self.epoch = self.total = self.items = 0
         self.first_step = None  # (step, elapsed) at the first step: setup time stays out of the rate
         self.elapsed = self.rate = 0.0
@@ -262,6 +263,8 @@ class Run:
 
     def _got_trainer(self, trainer) -> None:
         self.trainer = trainer
+        ds = getattr(trainer, "dataset", {})
+        self.data = f"{ds.get('name', '')} ({ds['size']:,} items)" if "size" in ds else ds.get("name", "")
         if hasattr(trainer, "train_only"):
             trainer.train_only = self.train_only
 
@@ -301,7 +304,7 @@ class Run:
             for ev in train(self.name, self.preset, self.overrides, out=self.folder / self.name,
                             run_dir=self.folder / "run", stop=self.stop_event, pause=self.pause_event,
                             preview_every=None, max_seconds=self.cap, on_trainer=self._got_trainer,
-                            quick_stop=True,
+                            quick_stop=True, demo=True,
                             command=f"GenLab live tab: {self.name} --preset {self.preset} {self.overrides}"):
                 self._on_event(ev)
         except Exception as e:  # missing data, bad config: shown in the page, never a dead thread in silence
@@ -387,6 +390,8 @@ class Run:
         with self.lock:
             last = {k: v[-1] for k, v in self.losses.items() if v and not math.isnan(v[-1])}
         head = f"**{self.name}** (`{self.preset}`) · step **{self.step:,}** / {self.total:,} · epoch {self.epoch}"
+        if self.data:
+            head += f" · data: {self.data}"
         speed = f"{self.rate:,.0f} images/s · {_clock(self.elapsed)} trained"
         terms = " · ".join(f"{k} {v:.4g}" for k, v in last.items())
         mets = " · ".join(f"{k} {v:.4g}" for k, v in self.metrics.items() if isinstance(v, (int, float)))
