@@ -172,13 +172,15 @@ def score(name: str, checkpoint_dir=None, n: int = 5000, root=None) -> dict:
     return evaluate(name, n, root, checkpoint_dir, validate=False)[0]
 
 
-def write_card(name: str, found: dict, rows: dict) -> None:
-    """Metrics into card["metrics"]; the evaluation itself (metrics + validation rows) into card["evaluation"],
-    from which the README and docs tables are rebuilt, so evaluating some models keeps the others' rows."""
+def write_card(name: str, found: dict, rows: dict | None = None) -> None:
+    """Metrics into card["metrics"]; with validation rows (this module's full evaluation), the evaluation itself
+    into card["evaluation"], from which the README and docs tables are rebuilt, so evaluating some models keeps
+    the others' rows. Without rows (genlab.eval.<name> --write) only card["metrics"] changes."""
     path = CHECKPOINTS / name / checkpoint.CARD
     card = json.loads(path.read_text())
     card["metrics"] = {**card.get("metrics", {}), **found}
-    card["evaluation"] = {"date": time.strftime("%Y-%m-%d"), "metrics": found, "validation": rows}
+    if rows is not None:
+        card["evaluation"] = {"date": time.strftime("%Y-%m-%d"), "metrics": found, "validation": rows}
     path.write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
 
 
