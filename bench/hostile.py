@@ -32,6 +32,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # genlab, for its temp-folder size
 FLOOD = 255  # joins in a burst, as in the issue (Gradio's queue holds 256)
 ROWS: list[tuple[str, str, str, str]] = []
 
@@ -158,14 +159,9 @@ def clear(msg) -> bool:
 
 
 def tmp_mb(tmp: Path) -> float:
-    total = 0
-    for d, _, files in os.walk(tmp):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(d, f)).st_size
-            except OSError:
-                pass
-    return total / 2**20
+    from genlab.tempdirs import size
+
+    return size(tmp) / 2**20
 
 
 def live_dirs(tmp: Path) -> list[Path]:
