@@ -1,5 +1,5 @@
-"""The quality switches of chapters 5 and 6: the sex-balanced critic batches, the projection critic and the
-resize-convolution generator do what they say, and the `book` presets leave them off."""
+"""The quality switches of chapters 5 and 6: the sex-balanced critic batches, the projection critic, fine-tuning
+a cGAN from a checkpoint with a critic warm-up and a moving average of G, and the resize-convolution generator do what they say, and the `book` presets leave them off."""
 from __future__ import annotations
 
 import pytest
@@ -13,6 +13,7 @@ from genlab.registry import get
 def test_book_presets_leave_the_switches_off():
     book = get("glasses_cgan").presets["book"]
     assert not book.balance_sex and not book.projection
+    assert not book.ema and not book.init and not book.d_warmup
     assert get("hair_cyclegan").presets["book"].upsample == "deconv"
 
 
@@ -91,3 +92,37 @@ def test_resize_generator_paints_no_checkerboard_at_init():
     assert shares["resize"] < 0.01 < shares["deconv"], shares
     with pytest.raises(ValueError, match="upsample"):
         cyclegan.generator(4, 1, "pixelshuffle")
+
+
+def test_cgan_fine_tune_starts_from_the_checkpoint_and_warms_the_critic_up_first(tmp_path):
+    root = need_data("glasses/G", "glasses/NoG")
+    from genlab import checkpoint
+
+    tiny = get("glasses_cgan").config("tiny")
+    torch.manual_seed(1)
+    src = cgan.Model(tiny)
+    checkpoint.save(tmp_path / "ck", src, {"model": "glasses_cgan", "config": {}}, {"model": "glasses_cgan"})
+    cfg = get("glasses_cgan").config("tiny", init=str(tmp_path / "ck"), d_warmup=2, ema=0.9)
+    torch.manual_seed(2)  # a different init draw: only the checkpoint can make the weights equal
+    t = cgan.Trainer(cfg, data_root=root)
+    for a, b in zip(src.state_dict().values(), t.model.state_dict().values()):
+        assert torch.equal(a, b)
+    g0 = [p.clone() for p in t.G.parameters()]
+    d0 = [p.clone() for p in t.D.parameters()]
+    batches = t.batches(0)
+    batch = next(batches)
+    for _ in range(2):  # the warm-up: the critic moves, G does not
+        t.train_step(batch)
+    assert all(torch.equal(a, b) for a, b in zip(g0, t.G.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(d0, t.D.parameters()))
+    t.train_step(batch)  # now G moves, and the shipped average lies between the start and G
+    moved = [(a - b).abs().sum() for a, b in zip(g0, t.G.parameters())]
+    assert sum(moved) > 0
+    avg = [(a - b).abs().sum() for a, b in zip(g0, t.model.parameters())]
+    assert 0 < sum(avg) < sum(moved)
+    m = t.shipped()
+    assert not m.training and m.sample(4).shape == (4, 3, 64, 64)
+    # resuming restores G, the average and the step count (so the warm-up is not repeated)
+    t2 = cgan.Trainer(cfg, data_root=root)
+    t2.load_state_dict(t.state_dict())
+    assert t2.steps == 3 and all(torch.equal(a, b) for a, b in zip(t.G.parameters(), t2.G.parameters()))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .. import data
+from .. import checkpoint, data
 from ..latent import noise
 from . import frozen
 
@@ -49,6 +49,10 @@ class Config:
     flip: bool = True  # mirror faces at random: label-preserving, doubles the small glasses class
     balance_sex: bool = False  # every critic batch: as many men as women in both label halves (see batches())
     projection: bool = False  # add a projection term <embed(y), φ(x)> to the critic's output (Miyato & Koyama 2018)
+    ema: float = 0.0  # decay of the moving average of G's weights that ships; 0 = ship the raw G (the book)
+    init: str = ""  # a checkpoint folder whose generator starts training (fine-tuning); the critic starts afresh
+    d_warmup: int = 0  # steps that train only the (fresh) critic before G moves: with `init`, G's first
+    # updates would otherwise follow an untrained critic's gradients
     limit: int = 0  # images per class (0 = all)
     seed: int = 0
 
@@ -236,11 +240,19 @@ class Trainer:
                 self.male.append(male_labels(root, folder)[:len(self.classes[-1])])
         if cfg.balance_sex and (cfg.batch_size % 4 or any(((m == v).sum() == 0) for m in self.male for v in (0, 1))):
             raise ValueError("balance_sex needs a batch size divisible by 4 and men and women in both folders")
-        self.model = Model(cfg).to(device)
+        self.model = Model(cfg).to(device)  # what ships: G itself, or the moving average of its weights (ema)
+        if cfg.init:
+            _, weights, _ = checkpoint.read(cfg.init)
+            checkpoint.load_weights(self.model, weights, cfg.init)
+        self.G = Model(cfg).to(device) if cfg.ema else self.model  # the generator the optimiser moves
+        if cfg.ema:
+            self.G.load_state_dict(self.model.state_dict())
+        self.ema_steps = 0
+        self.steps = 0
         self.D = critic(cfg).to(device)
         self.D.apply(init_weights)
         # fused: one vectorised pass over all parameters instead of ~10 elementwise ops per tensor
-        self.opt_g = torch.optim.Adam(self.model.G.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), fused=True)
+        self.opt_g = torch.optim.Adam(self.G.G.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), fused=True)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), fused=True)
         n_g, n_nog = len(self.classes[0]), len(self.classes[1])
         self.per_class = min(n_g, n_nog)  # balanced: this many of each class per epoch
@@ -304,10 +316,12 @@ class Trainer:
 
     def train_step(self, batch) -> dict:
         x, y = batch
-        cfg, G = self.cfg, self.model
+        cfg, G = self.cfg, self.G
         n = len(x) // cfg.n_critic
         zero = torch.zeros((), device=self.device)
         loss_d, w_dist, gp, loss_g = zero, zero, zero, zero
+        self.steps += 1
+        train_g = self.train_only != "D" and self.steps > cfg.d_warmup
         if self.train_only != "G":
             with torch.no_grad():  # all n_critic fake batches in one pass; the critic step needs no G gradient
                 fake_all = G(torch.randn(len(x), cfg.z_dim, device=self.device), y)
@@ -317,7 +331,7 @@ class Trainer:
                 self.opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 self.opt_d.step()
-        if self.train_only != "D":
+        if train_g:
             yl = y[-n:]
             fake = G(torch.randn(n, cfg.z_dim, device=self.device), yl)
             with frozen(self.D):  # the G step needs gradients through D, not for D's weights
@@ -325,7 +339,35 @@ class Trainer:
                 self.opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
             self.opt_g.step()
+            if cfg.ema:
+                self._update_ema()
         return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "w_dist": w_dist.item(), "gp": gp.item()}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        self.ema_steps += 1
+        # Warm-up: early on average over ~the steps so far, not over 1/(1−decay) steps of noise.
+        decay = min(self.cfg.ema, (1 + self.ema_steps) / (10 + self.ema_steps))
+        torch._foreach_lerp_(list(self.model.parameters()), list(self.G.parameters()), 1 - decay)
+
+    @torch.no_grad()
+    def shipped(self) -> Model:
+        """The model to save, in eval mode. With `ema`, its BatchNorm statistics are measured again for the
+        averaged weights (G's running statistics belong to G's own weights) on 8 batches of fresh noise."""
+        m = self.model
+        if self.cfg.ema:
+            bns = [b for b in m.modules() if isinstance(b, nn.BatchNorm2d)]
+            g = torch.Generator().manual_seed(4321)
+            m.train()
+            for bn in bns:
+                bn.reset_running_stats()
+                bn.momentum = None  # a cumulative average over the 8 batches
+            for _ in range(8):
+                z = torch.randn(2 * self.cfg.batch_size, self.cfg.z_dim, generator=g).to(self.device)
+                m(z, m.labels(len(z)))
+            for bn in bns:
+                bn.momentum = 0.1
+        return m.eval()
 
     @torch.no_grad()
     def score(self) -> dict:
@@ -335,7 +377,7 @@ class Trainer:
             clf = classifier.load("glasses")
         except Exception:  # no classifier yet: nothing cheap to report
             return {}
-        self.model.eval()
+        self.shipped()
         z = noise(64, self.cfg.z_dim, seed=4321, device=self.device)
         out = {}
         for w, key, cls in ((1.0, "agree_glasses", 1), (0.0, "agree_no_glasses", 0)):
@@ -350,17 +392,20 @@ class Trainer:
         """4×8: rows 1–2 with glasses, rows 3–4 the same 16 noises without."""
         from ..images import grid_pil
 
-        self.model.eval()
+        self.shipped()
         img = torch.cat([self.model.generate(self.fixed_z, 1.0), self.model.generate(self.fixed_z, 0.0)])
         self.model.train()
         return grid_pil(img, nrow=8)
 
     def state_dict(self) -> dict:
-        return {"G": self.model.state_dict(), "D": self.D.state_dict(),
+        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "ema": self.model.state_dict(),
+                "ema_steps": self.ema_steps, "steps": self.steps,
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
 
     def load_state_dict(self, s: dict) -> None:
-        self.model.load_state_dict(s["G"])
+        self.G.load_state_dict(s["G"])
+        self.model.load_state_dict(s.get("ema", s["G"]))
+        self.ema_steps, self.steps = s.get("ema_steps", 0), s.get("steps", 0)
         self.D.load_state_dict(s["D"])
         self.opt_g.load_state_dict(s["opt_g"])
         self.opt_d.load_state_dict(s["opt_d"])
