@@ -194,3 +194,12 @@ def test_anime_data_loads():
     tr, ho = genlab.data.folder_split(root / "anime/faces", 64)
     assert len(tr) + len(ho) == 20_442 and tr.shape[1:] == (3, 64, 64) and tr.dtype == torch.uint8
     assert dcgan.Trainer(dcgan.PRESETS["tiny"], data_root=root).images.shape == (8, 3, 64, 64)
+
+
+def test_anime_select_skips_epochs_with_a_checkerboard():
+    from dataclasses import replace
+
+    root = need_data("anime/faces")
+    t = dcgan.Trainer(replace(dcgan.PRESETS["tiny"], select=True, select_checkerboard=1e-6), data_root=root)
+    s = t.score()  # an untrained G's faces have far more period-2 energy than 1e-6 of real faces'
+    assert s["checkerboard_train_2k"] > 1e-6 and s["early_stop"] == float("inf") and s["fid_train_2k"] < float("inf")
