@@ -17,6 +17,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "card.json"
+# the shipped checkpoints: checkpoints/<registry name>/ and checkpoints/eval/<classifier>/
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
 class CheckpointError(RuntimeError):

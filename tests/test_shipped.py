@@ -35,7 +35,7 @@ def test_model_evaluations_write_their_metrics_into_the_card(tmp_path, monkeypat
     import shutil
 
     from genlab import evaluate
-    from genlab.registry import CHECKPOINTS
+    from genlab.checkpoint import CHECKPOINTS
 
     shutil.copytree(CHECKPOINTS / "faces_vae", tmp_path / "faces_vae")
     monkeypatch.setattr(evaluate, "CHECKPOINTS", tmp_path)

@@ -16,9 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import checkpoint, data
-from ..registry import CHECKPOINTS
-
-EVAL_DIR = CHECKPOINTS / "eval"
+EVAL_DIR = checkpoint.CHECKPOINTS / "eval"
 
 # name: classes, image size, channels, where the images come from, width, default epochs.
 # "anime" has no labels: it learns to tell which way a face is rotated (0/90/180/270°; RotNet,

@@ -23,10 +23,10 @@ import torch
 from torch import nn
 
 from .. import checkpoint, data
+from ..contract import Evaluation, Spec, Tab
 from ..latent import noise
 from . import frozen
 
-KIND = "conditional"
 GLASSES = (1.0, 0.0)
 NO_GLASSES = (0.0, 1.0)
 LABEL_NAMES = ("glasses", "no glasses")
@@ -409,3 +409,15 @@ class Trainer:
         self.D.load_state_dict(s["D"])
         self.opt_g.load_state_dict(s["opt_g"])
         self.opt_d.load_state_dict(s["opt_d"])
+
+
+def both_labels(model, n: int, seed: int) -> torch.Tensor:
+    """n faces for evaluation, half with glasses, half without: the held-out set has both kinds of face."""
+    return torch.cat([model.sample(n // 2, seed=seed, labels=1.0), model.sample(n - n // 2, seed=seed + 10_000, labels=0.0)])
+
+
+SPEC = Spec("glasses_cgan", __name__, "Eyeglasses cGAN", 5,
+            "conditional WGAN-GP drawing 64×64 faces with or without glasses", kind="conditional",
+            data=("glasses/G", "glasses/NoG"), image_shape=lambda cfg: (3, cfg.image_size, cfg.image_size),
+            evaluation=Evaluation(features="glasses", generate=both_labels, checks="genlab.eval.glasses_cgan"),
+            train_one_side=True, layers=True, tab=Tab("Eyeglasses", "glasses"))

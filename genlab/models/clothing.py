@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..contract import Evaluation, Spec, Tab
 from ..data import fashion_images, to_signed
 from ..latent import noise
 from . import frozen
 
-KIND = "image_gan"
 SIDE = 28
 
 
@@ -219,6 +219,10 @@ class Trainer:
         self.model.train()
         return img
 
+    def shipped(self) -> Model:
+        """The model to save: the trained weights as they are."""
+        return self.model
+
     def state_dict(self) -> dict:
         return {"G": self.G.state_dict(), "D": self.D.state_dict(), "ema": self.model.state_dict(),
                 "ema_steps": self.ema_steps, "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
@@ -230,3 +234,20 @@ class Trainer:
         self.D.load_state_dict(s["D"])
         self.opt_g.load_state_dict(s["opt_g"])
         self.opt_d.load_state_dict(s["opt_d"])
+
+
+def real_sets(root=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the 10,000 test images, as many training images at random), uint8: what evaluation scores against."""
+    test, _ = fashion_images(root, train=False)
+    train, _ = fashion_images(root, train=True)
+    return test, train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:len(test)]]
+
+
+SPEC = Spec("clothing_gan", __name__, "Clothing GAN", 4, "dense GAN drawing 28×28 Fashion-MNIST clothes",
+            kind="image_gan", data=("FashionMNIST",), image_shape=lambda cfg: (1, SIDE, SIDE),
+            evaluation=Evaluation(features="fashion", classes="fashion", real=real_sets),
+            train_one_side=True, layers=True,
+            tab=Tab("Clothing", "image_gan", prefix="clothing", intro=(
+                "### Chapter 4: a GAN draws clothes\nA dense GAN (784-pixel vectors, no convolutions) trained on "
+                "Fashion-MNIST: T-shirts, trousers, pullovers, dresses, coats, sandals, shirts, sneakers, bags, "
+                "ankle boots.")))

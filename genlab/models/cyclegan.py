@@ -42,9 +42,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..contract import Evaluation, Spec, Tab
 from . import frozen
 
-KIND = "translate"
 DIRECTIONS = ("black2blond", "blond2black")
 FOLDERS = ("hair/black", "hair/blond")
 
@@ -366,6 +366,10 @@ class Trainer:
             rows += [x, there, back]
         return grid_pil(torch.cat(rows), nrow=8, scale=max(1, 64 // self.cfg.size))
 
+    def shipped(self) -> Model:
+        """The model to save: the trained weights as they are."""
+        return self.model
+
     def state_dict(self) -> dict:
         return {"G": self.model.state_dict(), "D_blond": self.D_blond.state_dict(), "D_black": self.D_black.state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "step": self.step,
@@ -380,3 +384,9 @@ class Trainer:
         self.step = s["step"]
         self.pool_blond.load_state_dict(s["pool_blond"])
         self.pool_black.load_state_dict(s["pool_black"])
+
+
+SPEC = Spec("hair_cyclegan", __name__, "Hair-colour CycleGAN", 6, "CycleGAN turning black hair blond and back",
+            kind="translate", data=FOLDERS, image_shape=lambda cfg: (3, cfg.size, cfg.size),
+            evaluation=Evaluation(checks="genlab.eval.hair_cyclegan"), train_one_side=True,
+            tab=Tab("Hair color", "hair"))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..contract import Evaluation, Spec, Tab
 from ..augment import check_policy, diff_augment
 from ..data import data_root as resolve_root, folder_split, load_folder, to_signed
 from ..latent import noise
@@ -28,7 +29,6 @@ from . import frozen
 
 CHUNK = 8  # generate() runs the generator on batches of exactly this many codes
 
-KIND = "image_gan"
 FOLDER = "anime/faces"
 
 
@@ -279,3 +279,11 @@ class Trainer:
         self.ema_steps = s["ema_steps"]
         self.opt_g.load_state_dict(s["opt_g"])
         self.opt_d.load_state_dict(s["opt_d"])
+
+
+SPEC = Spec("anime_dcgan", __name__, "Anime-face DCGAN", 4, "DCGAN drawing 64×64 anime faces", kind="image_gan",
+            data=(FOLDER,), image_shape=lambda cfg: (3, cfg.size, cfg.size), evaluation=Evaluation(features="anime"),
+            train_one_side=True, layers=True,
+            tab=Tab("Anime faces", "image_gan", prefix="anime", intro=(
+                "### Chapter 4: a DCGAN draws anime faces\nA deep convolutional GAN trained on 18,398 anime faces "
+                "(64×64). Pick two faces and slide between them to see that nearby codes give related faces.")))
