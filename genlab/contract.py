@@ -111,7 +111,7 @@ class Spec:
     image_shape: Callable | None = None  # cfg -> (C, H, W) of one image it makes or takes; None: no images
     evaluation: Evaluation = Evaluation()
     train_one_side: bool = False  # its Trainer honours `train_only` ("D" or "G"): the live tab offers the switch
-    layers: bool = False  # the Building blocks tab may show its generator layer by layer
+    layers: int = 0  # its place in the Building blocks tab's list of generators shown layer by layer (0: not)
     tab: Tab | None = None
 
     @property

@@ -420,4 +420,4 @@ SPEC = Spec("glasses_cgan", __name__, "Eyeglasses cGAN", 5,
             "conditional WGAN-GP drawing 64×64 faces with or without glasses", kind="conditional",
             data=("glasses/G", "glasses/NoG"), image_shape=lambda cfg: (3, cfg.image_size, cfg.image_size),
             evaluation=Evaluation(features="glasses", generate=both_labels, checks="genlab.eval.glasses_cgan"),
-            train_one_side=True, layers=True, tab=Tab("Eyeglasses", "glasses"))
+            train_one_side=True, layers=3, tab=Tab("Eyeglasses", "glasses"))

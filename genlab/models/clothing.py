@@ -246,7 +246,7 @@ def real_sets(root=None) -> tuple[torch.Tensor, torch.Tensor]:
 SPEC = Spec("clothing_gan", __name__, "Clothing GAN", 4, "dense GAN drawing 28×28 Fashion-MNIST clothes",
             kind="image_gan", data=("FashionMNIST",), image_shape=lambda cfg: (1, SIDE, SIDE),
             evaluation=Evaluation(features="fashion", classes="fashion", real=real_sets),
-            train_one_side=True, layers=True,
+            train_one_side=True, layers=2,
             tab=Tab("Clothing", "image_gan", prefix="clothing", intro=(
                 "### Chapter 4: a GAN draws clothes\nA dense GAN (784-pixel vectors, no convolutions) trained on "
                 "Fashion-MNIST: T-shirts, trousers, pullovers, dresses, coats, sandals, shirts, sneakers, bags, "

@@ -283,7 +283,7 @@ class Trainer:
 
 SPEC = Spec("anime_dcgan", __name__, "Anime-face DCGAN", 4, "DCGAN drawing 64×64 anime faces", kind="image_gan",
             data=(FOLDER,), image_shape=lambda cfg: (3, cfg.size, cfg.size), evaluation=Evaluation(features="anime"),
-            train_one_side=True, layers=True,
+            train_one_side=True, layers=1,
             tab=Tab("Anime faces", "image_gan", prefix="anime", intro=(
                 "### Chapter 4: a DCGAN draws anime faces\nA deep convolutional GAN trained on 18,398 anime faces "
                 "(64×64). Pick two faces and slide between them to see that nearby codes give related faces.")))

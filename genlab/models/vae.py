@@ -286,5 +286,5 @@ def book_example(root=None, n: int = 4) -> tuple[list[str], list[str], list[str]
 
 SPEC = Spec("faces_vae", __name__, "Face VAE", 7, "variational autoencoder on 64×64 faces with/without glasses",
             kind="vae", data=FOLDERS, image_shape=lambda cfg: (3, cfg.image_size, cfg.image_size),
-            evaluation=Evaluation(features="glasses", checks="genlab.eval.faces_vae"), layers=True,
+            evaluation=Evaluation(features="glasses", checks="genlab.eval.faces_vae"), layers=4,
             tab=Tab("Face VAE", "face_vae"))

@@ -17,6 +17,7 @@ import gradio as gr
 import torch
 from torch.nn import functional as F
 
+from genlab.registry import of_kind
 from genlab import data
 from genlab import images
 from genlab.images import grid_pil, load_face, to_pil
@@ -25,7 +26,7 @@ from genlab.models import vae
 
 from . import common
 
-NAME = "faces_vae"
+NAME = of_kind("vae").name  # the one registered model this tab shows
 PAGE = 24  # dataset faces per gallery page
 FILTERS = ["all faces", *vae.CATEGORIES]
 GROUPS = ("A", "B", "C")
@@ -250,7 +251,7 @@ def upload_preview(slot, what: str):
     return shown
 
 
-def build(session):
+def build(session, names=(NAME,)):
     gr.Markdown("### Chapter 7: a variational autoencoder on faces\nThe encoder maps a face to a 100-number "
                 "code (a Gaussian's mean); the decoder maps any code back to a face. Because training pulls "
                 "the codes towards N(0, I), random codes decode to faces and codes can be added and blended.")

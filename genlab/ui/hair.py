@@ -13,12 +13,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from genlab.registry import of_kind
 from genlab import images
 from genlab.images import ImageInputError
 
 from . import common
 
-NAME = "hair_cyclegan"
+NAME = of_kind("translate").name  # the one registered model this tab shows
 EXAMPLES = Path(__file__).resolve().parent / "examples" / "hair"
 LABELS = {"black2blond": "black → blond", "blond2black": "blond → black"}
 SHOW = 256  # display size of the 64×64 faces (nearest neighbour: the pixels the model really sees)
@@ -97,7 +98,7 @@ def examples() -> list[list]:
     return [[str(p), "black2blond" if p.name.startswith("black") else "blond2black"] for p in files]
 
 
-def build(session):
+def build(session, names=(NAME,)):
     gr.Markdown("### Chapter 6: CycleGAN, black hair ↔ blond hair\nTwo generators learned from unpaired "
                 "photos: one turns black hair blond, the other blond hair black. Translating and then "
                 "translating back (the round trip) should give the original face again.")

@@ -674,7 +674,7 @@ def sweep(every: float = 60.0) -> None:
 
 # --- the tab ------------------------------------------------------------------------------------------------
 
-def build(session):
+def build(session, names=()):
     names, broken = available()
     gr.Markdown("### Live training\nPick a model, press **Train**, and watch the fixed-noise grid and the "
                 "losses as it learns. It runs the same loop as `python -m train`. "
