@@ -148,18 +148,6 @@ def score(name: str, checkpoint_dir=None, n: int = 5000, root=None) -> dict:
     return evaluate(name, n, root, checkpoint_dir, validate=False)[0]
 
 
-def write_card(name: str, found: dict, rows: dict | None = None) -> None:
-    """Metrics into card["metrics"]; with validation rows (this module's full evaluation), the evaluation itself
-    into card["evaluation"], from which the README and docs tables are rebuilt, so evaluating some models keeps
-    the others' rows. Without rows (genlab.eval.<name> --write) only card["metrics"] changes."""
-    path = CHECKPOINTS / name / checkpoint.CARD
-    card = json.loads(path.read_text())
-    card["metrics"] = {**card.get("metrics", {}), **found}
-    if rows is not None:
-        card["evaluation"] = {"date": time.strftime("%Y-%m-%d"), "metrics": found, "validation": rows}
-    path.write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
-
-
 def shipped_evaluations() -> list[tuple[str, dict]]:
     """(name, card["evaluation"]) for every shipped checkpoint that has been evaluated, in registry order."""
     out = []
@@ -264,7 +252,8 @@ def main(argv=None):
         print(f"{name} ({time.time() - t0:.0f} s): " + ", ".join(f"{k} {fmt(v)}" for k, v in found.items()), flush=True)
         table.append((name, found))
         if not a.no_write:
-            write_card(name, found, rows)
+            checkpoint.write_card(CHECKPOINTS / name, found, {"date": time.strftime("%Y-%m-%d"), "metrics": found,
+                                                              "validation": rows})
     if not a.no_write:  # every evaluated checkpoint, not only the ones of this run
         table = [(n, e["metrics"]) for n, e in shipped_evaluations()]
     md = ["| model | metrics |", "|---|---|"]

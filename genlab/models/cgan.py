@@ -25,6 +25,7 @@ from torch import nn
 from .. import checkpoint, data
 from ..contract import Evaluation, Spec, Tab
 from ..latent import noise
+from ..eval import classifier
 from . import frozen
 
 GLASSES = (1.0, 0.0)
@@ -372,10 +373,8 @@ class Trainer:
     @torch.no_grad()
     def score(self) -> dict:
         """The eval classifier's label agreement on 64 faces per label, when that classifier is shipped."""
-        try:
-            from ..eval import classifier
-            clf = classifier.load("glasses")
-        except Exception:  # no classifier yet: nothing cheap to report
+        clf = classifier.optional("glasses")
+        if clf is None:  # no classifier yet: nothing cheap to report
             return {}
         self.shipped()
         z = noise(64, self.cfg.z_dim, seed=4321, device=self.device)

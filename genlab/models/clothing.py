@@ -20,6 +20,7 @@ from torch import nn
 from ..contract import Evaluation, Spec, Tab
 from ..data import fashion_images, to_signed
 from ..latent import noise
+from ..eval import classifier, metrics
 from . import frozen
 
 SIDE = 28
@@ -125,7 +126,6 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas, fused=True)
         self.bce = nn.BCELoss()
         self.fixed = noise(32, cfg.z_dim, seed=1234, device=device)
-        self._judge = None  # the shipped Fashion-MNIST classifier, when there is one
         self._real_features = None  # its features of 10,000 training images, for the FID that selects epochs
 
     def batches(self, epoch: int):
@@ -167,17 +167,6 @@ class Trainer:
         decay = min(self.cfg.ema, (1 + self.ema_steps) / (10 + self.ema_steps))
         torch._foreach_lerp_(list(self.model.G.parameters()), list(self.G.parameters()), 1 - decay)
 
-    def judge(self):
-        if self._judge is None:
-            from ..checkpoint import CheckpointError
-            from ..eval import classifier
-
-            try:
-                self._judge = classifier.load("fashion")
-            except CheckpointError:
-                self._judge = False
-        return self._judge
-
     @torch.no_grad()
     def score(self) -> dict:
         """Cheap numbers on 512 samples: D's mean belief in them, and (with the shipped classifier) how sure
@@ -190,17 +179,13 @@ class Trainer:
         self.D.eval()
         out = {"d_fake": self.D(x.reshape(len(x), -1) * 2 - 1).mean().item()}
         self.D.train()
-        judge = self.judge()
-        if judge:
-            from ..eval.classifier import predict
-
-            p = predict(judge, x.cpu())
+        judge = classifier.optional("fashion")
+        if judge is not None:
+            p = classifier.predict(judge, x.cpu())
             share = torch.bincount(p.argmax(1), minlength=p.shape[1]).float() / len(p)
             out["mean_max_softmax"] = p.max(1).values.mean().item()
             out["classes_over_5pct"] = float((share > 0.05).sum())
             if self.cfg.select:
-                from ..eval import metrics
-
                 if self._real_features is None:
                     real, _ = fashion_images(self.data_root, train=True)
                     pick = torch.randperm(len(real), generator=torch.Generator().manual_seed(7))[:10_000]

@@ -25,6 +25,7 @@ from ..contract import Evaluation, Spec, Tab
 from ..augment import check_policy, diff_augment
 from ..data import data_root as resolve_root, folder_split, load_folder, to_signed
 from ..latent import noise
+from ..eval import classifier, metrics
 from . import frozen
 
 CHUNK = 8  # generate() runs the generator on batches of exactly this many codes
@@ -246,8 +247,6 @@ class Trainer:
         self.D.train(was)
         out = {"d_fake": d_fake, "pixel_std_across_samples": x.std(dim=0).mean().item()}
         if self.cfg.select:
-            from ..eval import classifier, metrics
-
             if self._judge is None:
                 net = classifier.load("anime")
                 pick = torch.randperm(len(self.images), generator=torch.Generator().manual_seed(7))[:2000]

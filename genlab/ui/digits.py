@@ -10,11 +10,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from genlab.registry import of_kind
 from genlab import data
 from genlab.images import ImageInputError, figure, figure_to_pil, open_image, to_pil, to_rgb
 from genlab.latent import path
 from genlab.models.autoencoder import one_per_class
+from genlab.registry import of_kind
 
 from . import common
 

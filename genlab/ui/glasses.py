@@ -12,9 +12,9 @@ from __future__ import annotations
 import gradio as gr
 import torch
 
-from genlab.registry import of_kind
 from genlab import images
 from genlab.latent import lerp
+from genlab.registry import of_kind
 
 from . import common
 
