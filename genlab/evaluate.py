@@ -5,10 +5,11 @@
 
 Image generators get, against the held-out real images: FID and KID, precision and recall (on the features of
 a domain network from genlab.eval.classifier, independent of the model under test), the sharpness and
-checkerboard ratios (genlab.eval.metrics), and for clothing the share of samples per Fashion-MNIST class.
+checkerboard ratios (genlab.eval.metrics), and a class histogram where the registry entry names a classifier.
 Each metric is validated in the same run: two disjoint real sets must score like real images, blurred real
 images, uniform noise, an untrained and a collapsed generator must score worse in the way each metric says.
-Model-specific checks live in genlab/eval/<name>.py (`evaluate`). From Python:
+What to score comes from each model's registry entry (genlab.contract.Evaluation): the feature network, the
+real sets, how to sample, and the module of its own checks (`evaluate(model, root)`). From Python:
 
     from genlab.evaluate import score
     score("anime_dcgan", "runs/anime_dcgan/ck")     # {'fid': ..., 'recall': ..., 'sharpness_ratio': ...}

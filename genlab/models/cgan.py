@@ -62,13 +62,12 @@ PRESETS = {
     # The book: 256×256, Generator(102, 3, features=16), Critic(5, features=16), batch 16, 100 epochs.
     "book": Config(image_size=256, g_channels=(1024, 512, 256, 128, 64, 32),
                    d_channels=(16, 32, 64, 128, 256, 512), batch_size=16, epochs=100, flip=False),
-    # What ships: 64×64 with narrower nets, sized to train in about half an hour of one CPU core.
-    # Measured here: 0.66 CPU-s per step (5 critic + 1 generator update, 1 thread), 36 steps per epoch.
-    # The shipped run: 2,342 steps (65 epochs, time caps 5,900 s + 946 s): too short for the label to take hold.
+    # 64×64 with narrower nets, sized for a CPU: 0.66 CPU-s per step (5 critic + 1 generator update, 1 thread),
+    # 36 steps per epoch. Too few generator steps for the label to take hold; which preset ships is in the card.
     "cpu": Config(image_size=64, g_channels=(128, 64, 32, 16), d_channels=(16, 32, 64, 128),
                   batch_size=16, epochs=70),
     # The cpu preset's nets and batch, trained ~10× longer (the label only takes hold after >10^4 generator
-    # steps): too long for this CPU (0.66 CPU-s per step), so the shipped run was made on a GPU (see the card).
+    # steps): too long for a CPU at 0.66 CPU-s per step, so it is meant for a GPU.
     "long": Config(image_size=64, g_channels=(128, 64, 32, 16), d_channels=(16, 32, 64, 128),
                    batch_size=16, epochs=600),
     "live": Config(image_size=64, g_channels=(64, 32, 16, 8), d_channels=(8, 16, 32, 64),
