@@ -23,7 +23,7 @@ import torch
 
 from genlab.images import grid_pil, to_pil
 from genlab.latent import lerp, slerp
-from genlab.registry import get
+from genlab.registry import MODELS, get
 
 from . import common
 
@@ -62,8 +62,9 @@ def between(a: torch.Tensor, b: torch.Tensor, ts, mode: str) -> torch.Tensor:
 
 def scale_for(model, name: str | None = None) -> int:
     """Upscale factor (nearest neighbour) so small images stay crisp in the page: 28 px -> 112 px, 64 px -> 128 px.
-    The side is the registry entry's image shape at the model's config (name: default the loaded model's)."""
-    side = get(name or model.name).shape(model.cfg)[-1]
+    The side is the registry entry's image shape at the model's config (name: default the entry of its family)."""
+    spec = get(name) if name else next(s for s in MODELS.values() if type(model) is s.family.Model)
+    side = spec.shape(model.cfg)[-1]
     return max(1, 128 // side)
 
 
