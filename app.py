@@ -44,20 +44,25 @@ os.environ.setdefault("OMP_NUM_THREADS", os.environ.get("GENLAB_TORCH_THREADS", 
 
 import gradio as gr  # noqa: E402
 
-# (tab title, module in genlab.ui with build(session)). `session` is a gr.State dict {model name: model}
-# of models this browser session trained in the page; tabs prefer them over the shipped checkpoint.
+
+
+def tabs() -> list[tuple[str, str, list[str]]]:
+    """(tab title, builder module in genlab.ui, registry names it shows): one tab per distinct registry Tab, in
+    registry order, then the two tabs about every model. The builder is called as build(session, names);
+    `session` is a gr.State dict {model name: model} of models this browser session trained in the page, which
+    tabs prefer over the shipped checkpoint."""
+    from genlab.registry import MODELS
+
+    shown: dict[tuple[str, str], list[str]] = {}
+    for spec in MODELS.values():
+        if spec.tab is not None:
+            shown.setdefault((spec.tab.title, spec.tab.builder), []).append(spec.name)
+    return [(t, b, names) for (t, b), names in shown.items()] + [("Building blocks", "blocks", []),
+                                                                 ("Live training", "live", [])]
+
+
 # A tab whose module fails to import or build shows the error in place; the other tabs still work.
-TABS = [
-    ("Shapes & numbers", "toys"),
-    ("Clothing", "clothing"),
-    ("Anime faces", "anime"),
-    ("Eyeglasses", "glasses"),
-    ("Hair color", "hair"),
-    ("Digits", "digits"),
-    ("Face VAE", "face_vae"),
-    ("Building blocks", "blocks"),
-    ("Live training", "live"),
-]
+TABS = tabs()
 
 INTRO = """# GenLab
 The generative models of *Learn Generative AI with PyTorch* (Manning, 2024), chapters 3-7, trained and
@@ -69,11 +74,11 @@ def build() -> gr.Blocks:
     with gr.Blocks(title="GenLab", delete_cache=(1800, 3600)) as blocks:
         gr.Markdown(INTRO)
         session = gr.State({})
-        for title, module in TABS:
+        for title, module, names in TABS:
             with gr.Tab(title):
                 try:
                     tab = importlib.import_module(f"genlab.ui.{module}")
-                    tab.build(session)
+                    tab.build(session, names)
                     if hasattr(tab, "on_close"):  # tabs that hold files for a session free them when it closes
                         blocks.unload(tab.on_close)
                 except Exception as e:  # one broken tab must not take the page down
@@ -85,7 +90,7 @@ def warm_up() -> None:
     """What the first requests would otherwise wait for (matplotlib, torchvision, MNIST's test digits): done once
     the server answers, not before it, so the app starts ~2-3 s sooner. Tabs opt in with a warm_up() function."""
     t0 = time.perf_counter()
-    for _, module in TABS:
+    for module in dict.fromkeys(m for _, m, _ in TABS):
         try:
             fn = getattr(importlib.import_module(f"genlab.ui.{module}"), "warm_up", None)
             if fn:
@@ -130,7 +135,7 @@ def janitor(upload_dir: str, every: float = JANITOR_S) -> None:
     from genlab import tempdirs
 
     while True:
-        for _, module in TABS:
+        for module in dict.fromkeys(m for _, m, _ in TABS):
             fn = getattr(sys.modules.get(f"genlab.ui.{module}"), "sweep", None)
             if fn:
                 try:

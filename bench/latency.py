@@ -54,7 +54,7 @@ def main():
           f"({torch.get_num_threads()} threads), {time.strftime('%Y-%m-%d')}\n")
     base = rss_mb()
     t0 = time.perf_counter()
-    loaded = [n for n in MODELS if (genlab.registry.CHECKPOINTS / n / "model.safetensors").is_file() and genlab.load(n)]
+    loaded = [n for n in MODELS if (genlab.checkpoint.CHECKPOINTS / n / "model.safetensors").is_file() and genlab.load(n)]
     print(f"loading {len(loaded)} checkpoints: {time.perf_counter() - t0:.2f} s, RSS {base:.0f} → {rss_mb():.0f} MB\n")
     print("| tab | handler | p50 ms | p95 ms | calls |\n|---|---|---|---|---|")
     for tab, what, fn in cases():

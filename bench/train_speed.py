@@ -45,13 +45,12 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
-# Subset of the data each model's Trainer loads (its `limit` field): enough distinct batches.
+# Subset of the data each model's Trainer loads (its `limit` field): enough distinct batches (others: 512).
 LIMITS = {"clothing_gan": 2048, "anime_dcgan": 1024, "glasses_cgan": 320, "hair_cyclegan": 64,
           "digits_ae": 2048, "faces_vae": 512}
-# Default measured steps per implementation (a few seconds each on 2 busy cores).
+# Default measured steps per implementation (a few seconds each on 2 busy cores; others: 30).
 STEPS = {"number_gan": 1500, "curve_gan": 400, "clothing_gan": 150, "anime_dcgan": 20, "glasses_cgan": 10,
          "hair_cyclegan": 30, "digits_ae": 1000, "faces_vae": 30}
-CONV = {"anime_dcgan", "glasses_cgan", "hair_cyclegan", "faces_vae"}
 
 
 # ---- the plain references ---------------------------------------------------------------------------
@@ -469,7 +468,7 @@ def measure(name: str, steps: int, rounds: int, with_compile: bool) -> dict:
 
     spec = get(name)
     fields = spec.presets["cpu"].__dataclass_fields__
-    cfg = spec.config("cpu", **({"limit": LIMITS[name]} if name in LIMITS and "limit" in fields else {}))
+    cfg = spec.config("cpu", **({"limit": LIMITS.get(name, 512)} if "limit" in fields else {}))
     torch.manual_seed(0)
     ours = spec.family.Trainer(cfg)
     ref = REFS[name](cfg)
@@ -503,7 +502,7 @@ def measure(name: str, steps: int, rounds: int, with_compile: bool) -> dict:
     out = {"model": name, "batch": images, "ours": n * images / wall["ours"], "ref": n * images / wall["ref"],
            "ratio": wall["ref"] / wall["ours"], "ratio_median": statistics.median(ratios),
            "ratio_cpu": cpu["ref"] / cpu["ours"], "gflop_step": flops / 1e9, "gflop_step_ours": flops_ours / 1e9,
-           "steps": n}
+           "steps": n, "conv": any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in ours.model.modules())}
     if with_compile:
         comp = compile_ref(REFS[name](cfg))
         t0 = time.perf_counter()
@@ -527,7 +526,8 @@ def main():
     from genlab.registry import MODELS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--models", default=",".join(MODELS), help="comma-separated registry names")
+    p.add_argument("--models", default=",".join(n for n in MODELS if n in REFS),
+                   help="comma-separated registry names (default: every model with a reference below)")
     p.add_argument("--steps", type=int, default=0, help="measured steps per implementation (0: a per-model default)")
     p.add_argument("--rounds", type=int, default=10, help="interleaved blocks per implementation")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -538,6 +538,11 @@ def main():
     for n in names:
         if n not in MODELS:
             p.error(f"unknown model {n!r}; choose from {', '.join(MODELS)}")
+        if n not in REFS:
+            p.error(f"{n} has no book-style reference in this script to compare with; add one to REFS")
+    missing = [n for n in MODELS if n not in REFS]
+    if missing:
+        print(f"not measured (no reference in REFS): {', '.join(missing)}")
     load0 = os.getloadavg()[0]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"{a.threads} threads, {time.strftime('%Y-%m-%d %H:%M')}; load average {load0:.1f} at the start "
@@ -546,7 +551,7 @@ def main():
     print(f"ceiling at the start: float32 matmul 2048² {mm:.0f} GFLOP/s, channels_last conv 3×3 128→128 {conv:.0f} GFLOP/s")
     results = []
     for n in names:
-        results.append(measure(n, a.steps or STEPS[n], a.rounds, a.compile))
+        results.append(measure(n, a.steps or STEPS.get(n, 30), a.rounds, a.compile))
         r = results[-1]
         print(f"  {n}: ours {r['ours']:.1f} img/s, ref {r['ref']:.1f} img/s", file=sys.stderr, flush=True)
     mm2, conv2 = ceiling()
@@ -562,13 +567,13 @@ def main():
     print("|" + "---|" * (head.count("|") - 1))
     for r in results:
         n = r["model"]
-        ceil = conv if n in CONV else mm
+        ceil = conv if r["conv"] else mm
         g_ours = r["gflop_step_ours"] * r["ours"] / r["batch"]
         g_ref = r["gflop_step"] * r["ref"] / r["batch"]
         f = lambda v: f"{v:.1f}" if v < 100 else f"{v:.0f}"  # noqa: E731
         row = (f"| {n} | {r['batch']} | {r['steps']} | {f(r['ours'])} | {f(r['ref'])} | **{r['ratio_median']:.2f}×** | "
                f"{r['ratio']:.2f}× | {r['ratio_cpu']:.2f}× | {r['gflop_step_ours']:.3g} / {r['gflop_step']:.3g} | "
-               f"{g_ours:.1f} | {g_ref:.1f} | {g_ours / ceil:.0%} of {'conv' if n in CONV else 'matmul'} |")
+               f"{g_ours:.1f} | {g_ref:.1f} | {g_ours / ceil:.0%} of {'conv' if r['conv'] else 'matmul'} |")
         if a.compile:
             row += f" {f(r['ours_vs_compiled'])} | {f(r['compiled'])} | {r['compile_s']:.0f} |"
         print(row)

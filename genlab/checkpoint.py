@@ -17,6 +17,22 @@ import torch
 from safetensors.torch import load_file, save_file
 
 CONFIG, WEIGHTS, CARD = "config.json", "model.safetensors", "card.json"
+# the shipped checkpoints: checkpoints/<registry name>/ and checkpoints/eval/<classifier>/
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def write_card(folder: str | Path, metrics: dict, evaluation: dict | None = None) -> None:
+    """Merge metrics into the folder's card.json "metrics"; with evaluation (python -m genlab.evaluate's full run:
+    date, metrics, validation rows) also replace card["evaluation"], from which the README and docs tables are
+    rebuilt. The weights and their sha256 stay as they are; the card is swapped in whole (a kill leaves the old)."""
+    path = Path(folder) / CARD
+    card = json.loads(path.read_text())
+    card["metrics"] = {**card.get("metrics", {}), **metrics}
+    if evaluation is not None:
+        card["evaluation"] = evaluation
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, path)
 
 
 class CheckpointError(RuntimeError):

@@ -5,10 +5,11 @@
 
 Image generators get, against the held-out real images: FID and KID, precision and recall (on the features of
 a domain network from genlab.eval.classifier, independent of the model under test), the sharpness and
-checkerboard ratios (genlab.eval.metrics), and for clothing the share of samples per Fashion-MNIST class.
+checkerboard ratios (genlab.eval.metrics), and a class histogram where the registry entry names a classifier.
 Each metric is validated in the same run: two disjoint real sets must score like real images, blurred real
 images, uniform noise, an untrained and a collapsed generator must score worse in the way each metric says.
-Model-specific checks live in genlab/eval/<name>.py (`evaluate`). From Python:
+What to score comes from each model's registry entry (genlab.contract.Evaluation): the feature network, the
+real sets, how to sample, and the module of its own checks (`evaluate(model, root)`). From Python:
 
     from genlab.evaluate import score
     score("anime_dcgan", "runs/anime_dcgan/ck")     # {'fid': ..., 'recall': ..., 'sharpness_ratio': ...}
@@ -26,13 +27,10 @@ import torch
 import genlab
 from genlab import checkpoint, data
 from genlab.eval import classifier, metrics
-from genlab.registry import CHECKPOINTS, MODELS
+from genlab.checkpoint import CHECKPOINTS
+from genlab.registry import MODELS, get
 
 ROOT = Path(__file__).resolve().parent.parent
-# generator -> the evaluation network whose features FID/KID and precision/recall use
-FEATURES = {"clothing_gan": "fashion", "anime_dcgan": "anime", "glasses_cgan": "glasses", "faces_vae": "glasses"}
-# generator -> the evaluation classifier whose predicted classes make its class histogram
-CLASSES = {"clothing_gan": "fashion"}
 # validation-row key -> its column in docs/EVALUATION.md
 VALIDATION_COLUMNS = {"fid": "FID", "kid": "KID", "precision": "precision", "recall": "recall",
                       "density": "density", "coverage": "coverage", "sharpness_ratio": "sharpness",
@@ -44,30 +42,22 @@ ROWS = ["shipped", "real vs real (disjoint)", "real blurred (Gaussian σ=1)", "u
 PR_SEED = 0  # which equal-sized subsets precision/recall compare
 
 
-def real_sets(name: str, root=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(held-out real images, an equally large disjoint real set from the training split), uint8."""
-    if name == "clothing_gan":
-        test, _ = data.fashion_images(root, train=False)
-        train, _ = data.fashion_images(root, train=True)
-        return test, train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:len(test)]]
-    folders = ["anime/faces"] if name == "anime_dcgan" else ["glasses/G", "glasses/NoG"]
-    parts = [data.folder_split(data.data_root(root) / f, 64) for f in folders]
-    held = torch.cat([p[1] for p in parts])
-    train = torch.cat([p[0][:len(p[1])] for p in parts])  # the same number per folder, so the mix matches
-    return held, train
+def real_sets(name: str, size: int, root=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(held-out real images, an equally large disjoint real set from the training split), uint8: the registry
+    entry's own `real`, else the fixed split of its data folders at `size` (the same number per folder from the
+    training split, so the mix matches)."""
+    spec = get(name)
+    if spec.evaluation.real is not None:
+        return spec.evaluation.real(root)
+    parts = [data.folder_split(data.data_root(root) / f, size) for f in spec.data]
+    return torch.cat([p[1] for p in parts]), torch.cat([p[0][:len(p[1])] for p in parts])
 
 
 @torch.no_grad()
 def generate(model, name: str, n: int, seed: int = 0) -> torch.Tensor:
-    out = []
-    for i, start in enumerate(range(0, n, 500)):
-        k = min(500, n - start)
-        if name == "glasses_cgan":  # both labels, half each: the held-out set has both kinds of face
-            out.append(torch.cat([model.sample(k // 2, seed=seed + i, labels=1.0),
-                                  model.sample(k - k // 2, seed=seed + 10_000 + i, labels=0.0)]))
-        else:
-            out.append(model.sample(k, seed=seed + i))
-    return torch.cat(out)
+    """n images in chunks of 500 (chunk i seeded seed + i), by the registry entry's `generate` or model.sample."""
+    make = get(name).evaluation.generate or (lambda m, k, s: m.sample(k, seed=s))
+    return torch.cat([make(model, min(500, n - start), seed + i) for i, start in enumerate(range(0, n, 500))])
 
 
 def blurred(images: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
@@ -97,9 +87,10 @@ def image_metrics(name: str, model, n: int, root=None, validate: bool = True) ->
     they use 479 of each."""
     from torch.nn import functional as F
 
-    net = classifier.load(FEATURES[name])
-    clf = classifier.load(CLASSES[name]) if name in CLASSES else None
-    held, other_real = real_sets(name, root)
+    ev = get(name).evaluation
+    net = classifier.load(ev.features)
+    clf = classifier.load(ev.classes) if ev.classes else None
+    held, other_real = real_sets(name, net.size, root)
     fh = metrics.features(net, held)
     rows = {}
 
@@ -136,33 +127,19 @@ def image_metrics(name: str, model, n: int, root=None, validate: bool = True) ->
         score("collapsed (one sample repeated)", one.expand(n, *one.shape[1:]).contiguous())
     for row in rows.values():  # the per-class shares are a metric of the model, too long for every table row
         row.pop("class_shares", None)
-    return {**shipped, "fid_features": f"eval/{FEATURES[name]}", "fid_n_generated": n, "fid_n_real": len(held)}, rows
-
-
-def toy_metrics(name: str, model) -> dict:
-    if name == "number_gan":
-        from genlab.models.numbers import share_of_multiples
-        return {"share_multiples_of_5": share_of_multiples(model.sample(1000, seed=0))}
-    from genlab.models.curve import mse_to_curve, x_coverage
-    pts = model.sample(1000, seed=0)
-    return {"mse": mse_to_curve(pts), "x_w1": x_coverage(pts)}
+    return {**shipped, "fid_features": f"eval/{ev.features}", "fid_n_generated": n, "fid_n_real": len(held)}, rows
 
 
 def evaluate(name: str, n: int = 5000, root=None, checkpoint_dir=None, validate: bool = True) -> tuple[dict, dict]:
-    """(metrics, validation rows) of a model's shipped checkpoint, or of the checkpoint folder checkpoint_dir."""
+    """(metrics, validation rows) of a model's shipped checkpoint, or of the checkpoint folder checkpoint_dir:
+    the image metrics where its registry entry names a feature network, then its own checks."""
     model = genlab.load(name, checkpoint_dir)
+    ev = get(name).evaluation
     found, rows = {}, {}
-    if name in ("number_gan", "curve_gan"):
-        found.update(toy_metrics(name, model))
-    if name in FEATURES:
-        m, rows = image_metrics(name, model, n, root, validate)
-        found.update(m)
-    try:
-        extra = importlib.import_module(f"genlab.eval.{name}")
-    except ModuleNotFoundError:
-        extra = None
-    if extra is not None and hasattr(extra, "evaluate"):
-        found.update(extra.evaluate(model, root))
+    if ev.features:
+        found, rows = image_metrics(name, model, n, root, validate)
+    if ev.checks:
+        found.update(importlib.import_module(ev.checks).evaluate(model, root))
     return found, rows
 
 
@@ -170,18 +147,6 @@ def score(name: str, checkpoint_dir=None, n: int = 5000, root=None) -> dict:
     """The metrics of one checkpoint folder (default: the shipped one), without validation rows; writes nothing.
     For picking a checkpoint among a run's candidates."""
     return evaluate(name, n, root, checkpoint_dir, validate=False)[0]
-
-
-def write_card(name: str, found: dict, rows: dict | None = None) -> None:
-    """Metrics into card["metrics"]; with validation rows (this module's full evaluation), the evaluation itself
-    into card["evaluation"], from which the README and docs tables are rebuilt, so evaluating some models keeps
-    the others' rows. Without rows (genlab.eval.<name> --write) only card["metrics"] changes."""
-    path = CHECKPOINTS / name / checkpoint.CARD
-    card = json.loads(path.read_text())
-    card["metrics"] = {**card.get("metrics", {}), **found}
-    if rows is not None:
-        card["evaluation"] = {"date": time.strftime("%Y-%m-%d"), "metrics": found, "validation": rows}
-    path.write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def shipped_evaluations() -> list[tuple[str, dict]]:
@@ -288,7 +253,8 @@ def main(argv=None):
         print(f"{name} ({time.time() - t0:.0f} s): " + ", ".join(f"{k} {fmt(v)}" for k, v in found.items()), flush=True)
         table.append((name, found))
         if not a.no_write:
-            write_card(name, found, rows)
+            checkpoint.write_card(CHECKPOINTS / name, found, {"date": time.strftime("%Y-%m-%d"), "metrics": found,
+                                                              "validation": rows})
     if not a.no_write:  # every evaluated checkpoint, not only the ones of this run
         table = [(n, e["metrics"]) for n, e in shipped_evaluations()]
     md = ["| model | metrics |", "|---|---|"]

@@ -151,8 +151,7 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
             trainer.model.load_state_dict(best["weights"])  # ship the weights EarlyStop scored best
         quick = quick_stop and reason == "stopped"
         metrics = {} if quick else trainer.score()
-        if hasattr(trainer, "shipped"):  # finalise what ships (e.g. BatchNorm statistics of averaged weights)
-            trainer.shipped()
+        model = trainer.shipped()  # finalised here, whatever ran before (e.g. BatchNorm statistics of averaged weights)
         if save and step > 0:
             if not quick:
                 save_state()
@@ -162,7 +161,7 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
                     "command": command or " ".join(shlex.quote(a) for a in sys.argv),
                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "metrics": {k: v for k, v in metrics.items() if k != "early_stop"}}
-            path = checkpoint.save(out, trainer.model, {"model": name, "config": _jsonable(asdict(cfg))}, card)
+            path = checkpoint.save(out, model, {"model": name, "config": _jsonable(asdict(cfg))}, card)
             yield Event("checkpoint", step, epoch, metrics=metrics, path=path, elapsed=train_seconds, total_steps=total)
         yield Event("done", step, epoch, metrics=metrics, path=path, elapsed=train_seconds, total_steps=total,
                     reason=reason, message=message)

@@ -54,10 +54,10 @@ def test_in_page_training_streams_and_keeps_model():
 
 
 def test_missing_checkpoint_is_named(monkeypatch, tmp_path):
-    from genlab import registry
+    from genlab import checkpoint
 
     common._load.cache_clear()
-    monkeypatch.setattr(registry, "CHECKPOINTS", tmp_path)
+    monkeypatch.setattr(checkpoint, "CHECKPOINTS", tmp_path)
     try:
         problem = common.load_problem("number_gan")
         assert "python -m train number_gan" in problem and "missing" in problem

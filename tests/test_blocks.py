@@ -144,12 +144,12 @@ def test_layer_table_matches_the_dcgan():
     assert "ConvTranspose2d" in text or "layers" in text
 
 
-def test_layers_of_an_unknown_or_unregistered_name(monkeypatch):
-    with pytest.raises(gr.Error):
-        ui.layers("number_gan")
-    monkeypatch.setattr(ui, "MODELS", {})
-    table, text = ui.layers("anime_dcgan")
-    assert len(table) == 0 and "not registered yet" in text
+def test_layers_of_a_model_the_registry_does_not_offer():
+    """The generators come from the registry entries that ask for the table; any other name is refused."""
+    assert set(ui.GENERATORS) == {n for n, s in MODELS.items() if s.layers}
+    not_offered = next(n for n, s in MODELS.items() if not s.layers)
+    with pytest.raises(gr.Error, match="Pick one of"):
+        ui.layers(not_offered)
 
 
 @pytest.mark.parametrize("grid,kernel,stride,padding,op,message", [

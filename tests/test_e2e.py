@@ -112,9 +112,9 @@ def shot(page, name):
 def test_every_tab_opens_without_error(page):
     import app
 
-    for title, module in app.TABS:
+    for title, module, names in app.TABS:
         open_tab(page, title)
-        shot(page, f"tab_{module}")
+        shot(page, f"tab_{'_'.join(names) or module}")
         assert page.get_by_text("failed to build").count() == 0, title
 
 

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import genlab
-from genlab import checkpoint, registry
+from genlab import checkpoint
 from genlab.training import train
 
 from conftest import ROOT
@@ -70,10 +70,10 @@ def ckpts(tmp_path, monkeypatch):
     root = tmp_path / "checkpoints"
     root.mkdir()
     for name in SMALL:
-        if not (registry.CHECKPOINTS / name).is_dir():
+        if not (checkpoint.CHECKPOINTS / name).is_dir():
             pytest.skip(f"no shipped {name} checkpoint to copy")
-        shutil.copytree(registry.CHECKPOINTS / name, root / name)
-    monkeypatch.setattr(registry, "CHECKPOINTS", root)
+        shutil.copytree(checkpoint.CHECKPOINTS / name, root / name)
+    monkeypatch.setattr(checkpoint, "CHECKPOINTS", root)
     common._load.cache_clear()
     yield root
     common._load.cache_clear()

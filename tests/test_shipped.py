@@ -27,20 +27,18 @@ def test_quick_stop_ships_batchnorm_statistics_of_the_averaged_generator(tmp_pat
         assert torch.equal(got, want), name
 
 
-def test_model_evaluations_write_their_metrics_into_the_card(tmp_path, monkeypatch):
-    """`python -m genlab.eval.digits_ae --write` and `... faces_vae --write` call write_card(name, metrics):
-    that used to be a TypeError (it wanted validation rows too); now it merges the metrics and keeps the
-    card's full evaluation."""
+def test_model_evaluations_write_their_metrics_into_the_card(tmp_path):
+    """`python -m genlab.eval.digits_ae --write` and `... faces_vae --write` call checkpoint.write_card(folder,
+    metrics) (they once called a write_card that also wanted validation rows: a TypeError); it merges the metrics
+    and keeps the card's full evaluation."""
     import json
     import shutil
 
-    from genlab import evaluate
-    from genlab.registry import CHECKPOINTS
+    from genlab.checkpoint import CHECKPOINTS, write_card
 
     shutil.copytree(CHECKPOINTS / "faces_vae", tmp_path / "faces_vae")
-    monkeypatch.setattr(evaluate, "CHECKPOINTS", tmp_path)
     before = json.loads((tmp_path / "faces_vae" / "card.json").read_text())
-    evaluate.write_card("faces_vae", {"held_out_mse_per_pixel": 0.5, "new_number": 1.0})
+    write_card(tmp_path / "faces_vae", {"held_out_mse_per_pixel": 0.5, "new_number": 1.0})
     after = json.loads((tmp_path / "faces_vae" / "card.json").read_text())
     assert after["metrics"]["new_number"] == 1.0 and after["metrics"]["held_out_mse_per_pixel"] == 0.5
     assert after.get("evaluation") == before.get("evaluation")

@@ -8,6 +8,7 @@ held-out split (genlab.data.folder_split). Weights ship in checkpoints/eval/<nam
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 from pathlib import Path
 
@@ -16,9 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import checkpoint, data
-from ..registry import CHECKPOINTS
-
-EVAL_DIR = CHECKPOINTS / "eval"
+EVAL_DIR = checkpoint.CHECKPOINTS / "eval"
 
 # name: classes, image size, channels, where the images come from, width, default epochs.
 # "anime" has no labels: it learns to tell which way a face is rotated (0/90/180/270°; RotNet,
@@ -181,6 +180,24 @@ def load(name: str) -> Classifier:
     checkpoint.load_weights(model, weights, str(folder / checkpoint.WEIGHTS))
     model.card, model.classes, model.size = card, config["classes"], config["size"]
     return model.eval().requires_grad_(False)
+
+
+_shared: dict[str, Classifier] = {}
+_shared_lock = threading.Lock()
+
+
+def optional(name: str) -> Classifier | None:
+    """A shipped evaluation classifier for code that works without it (trainer scores, tab hints): loaded and
+    hashed once per process, then shared (read-only at inference). None while it is missing or damaged
+    (CheckpointError only: any other error is a bug and propagates); not cached then, so a run that started
+    before the classifier was trained finds it later."""
+    with _shared_lock:
+        if name not in _shared:
+            try:
+                _shared[name] = load(name)
+            except checkpoint.CheckpointError:
+                return None
+        return _shared[name]
 
 
 def main(argv=None):

@@ -25,9 +25,10 @@ def main(argv=None):
     from pathlib import Path
 
     import genlab
-    from ..evaluate import write_card
+    from ..checkpoint import write_card
     from ..images import grid_pil
     from ..models.autoencoder import one_per_class
+    from ..registry import get
 
     p = argparse.ArgumentParser(prog="python -m genlab.eval.digits_ae")
     p.add_argument("--data", default=None)
@@ -43,7 +44,7 @@ def main(argv=None):
         docs.mkdir(exist_ok=True)
         grid_pil(torch.cat([orig, model.decode(model.encode(orig)).cpu()]), nrow=10, scale=3).save(
             docs / "digits_ae_samples.png")
-        write_card("digits_ae", out)
+        write_card(get("digits_ae").checkpoint, out)
 
 
 if __name__ == "__main__":

@@ -81,16 +81,11 @@ def arithmetic_figure(model, root=None):
 
     groups = vae.book_example(root)
     parts, result = arithmetic(model, groups, root=root)
-    try:
-        p = judge(classifier.load("glasses"), torch.cat([parts, result])).tolist()
-    except Exception:  # noqa: BLE001 - the figure is still worth drawing without the judge
-        p = None
+    glasses = classifier.optional("glasses")  # the figure is still worth drawing without it
+    p = judge(glasses, torch.cat([parts, result])).tolist() if glasses else None
     single = [g[:1] for g in groups]  # one face per group: less blurred than a mean of four
     sparts, sresult = arithmetic(model, single, root=root)
-    try:
-        sp = judge(classifier.load("glasses"), torch.cat([sparts, sresult])).tolist()
-    except Exception:  # noqa: BLE001
-        sp = None
+    sp = judge(glasses, torch.cat([sparts, sresult])).tolist() if glasses else None
     size = model.cfg.image_size
     fig = figure(9, 7.5)
     axes = fig.subplots(3, 4)
@@ -122,8 +117,9 @@ def main(argv=None):
     import json
 
     import genlab
+    from ..checkpoint import write_card
     from ..images import grid_pil
-    from ..evaluate import write_card
+    from ..registry import get
 
     p = argparse.ArgumentParser(prog="python -m genlab.eval.faces_vae")
     p.add_argument("--data", default=None)
@@ -141,7 +137,7 @@ def main(argv=None):
         grid_pil(model.sample(32, seed=0), nrow=8, scale=2).save(docs / "faces_vae_samples.png")
         arithmetic_figure(model, a.data).save(docs / "faces_vae_arithmetic.png")
         if a.checkpoint is None:  # the card of the shipped checkpoint; only its metrics key changes
-            write_card("faces_vae", out)
+            write_card(get("faces_vae").checkpoint, out)
 
 
 if __name__ == "__main__":

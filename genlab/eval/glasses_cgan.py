@@ -78,16 +78,6 @@ def figure(model, path, seed: int = 0, n: int = 8):
     grid_pil(torch.cat(rows), nrow=n, scale=2).save(path)
 
 
-def write_card(metrics: dict, folder=None) -> None:
-    """Put metrics into card.json "metrics" (the weights and their sha256 stay as they are)."""
-    from ..registry import get
-
-    path = (folder or get("glasses_cgan").checkpoint) / "card.json"
-    card = json.loads(path.read_text())
-    card["metrics"] = {**card.get("metrics", {}), **metrics}
-    path.write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
-
-
 def main(argv=None):
     import genlab
 
@@ -103,9 +93,10 @@ def main(argv=None):
     metrics = evaluate(model, a.data)
     print(json.dumps(metrics, indent=2))
     if a.write_card:
-        from pathlib import Path
+        from ..checkpoint import write_card
+        from ..registry import get
 
-        write_card(metrics, Path(a.checkpoint) if a.checkpoint else None)
+        write_card(a.checkpoint or get("glasses_cgan").checkpoint, metrics)
 
 
 if __name__ == "__main__":

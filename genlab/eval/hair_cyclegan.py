@@ -115,22 +115,12 @@ def figure(model, root=None, n: int = 8, scale: int = 2):
     return out
 
 
-def write_card(folder, metrics: dict) -> None:
-    """Put metrics into card.json's "metrics" (the weights and their sha256 are untouched)."""
-    import json
-    from pathlib import Path
-
-    path = Path(folder) / "card.json"
-    card = json.loads(path.read_text())
-    card["metrics"] = {**card.get("metrics", {}), **metrics}
-    path.write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-
-
 def main(argv=None):
     import argparse
     import json
 
     import genlab
+    from ..checkpoint import write_card
     from ..registry import get
 
     p = argparse.ArgumentParser(prog="python -m genlab.eval.hair_cyclegan", description=__doc__.split("\n")[0])

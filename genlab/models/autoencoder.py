@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..contract import Evaluation, Spec, Tab
 from .. import data
 
-KIND = "autoencoder"
 
 
 @dataclass(frozen=True)
@@ -111,9 +111,18 @@ class Trainer:
         rows = torch.cat([x[:8], rec[:8], x[8:], rec[8:]])
         return grid_pil(rows.cpu(), nrow=8, scale=2)
 
+    def shipped(self) -> Model:
+        """The model to save: the trained weights as they are."""
+        return self.model
+
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict()}
 
     def load_state_dict(self, s: dict) -> None:
         self.model.load_state_dict(s["model"])
         self.opt.load_state_dict(s["opt"])
+
+
+SPEC = Spec("digits_ae", __name__, "Digits autoencoder", 7, "autoencoder squeezing MNIST digits to 20 numbers",
+            kind="autoencoder", data=("MNIST",), image_shape=lambda cfg: (1, 28, 28),
+            evaluation=Evaluation(checks="genlab.eval.digits_ae"), tab=Tab("Digits", "digits"))

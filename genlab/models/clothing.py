@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..contract import Evaluation, Spec, Tab
 from ..data import fashion_images, to_signed
 from ..latent import noise
+from ..eval import classifier, metrics
 from . import frozen
 
-KIND = "image_gan"
 SIDE = 28
 
 
@@ -125,7 +126,6 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr, betas=betas, fused=True)
         self.bce = nn.BCELoss()
         self.fixed = noise(32, cfg.z_dim, seed=1234, device=device)
-        self._judge = None  # the shipped Fashion-MNIST classifier, when there is one
         self._real_features = None  # its features of 10,000 training images, for the FID that selects epochs
 
     def batches(self, epoch: int):
@@ -167,17 +167,6 @@ class Trainer:
         decay = min(self.cfg.ema, (1 + self.ema_steps) / (10 + self.ema_steps))
         torch._foreach_lerp_(list(self.model.G.parameters()), list(self.G.parameters()), 1 - decay)
 
-    def judge(self):
-        if self._judge is None:
-            from ..checkpoint import CheckpointError
-            from ..eval import classifier
-
-            try:
-                self._judge = classifier.load("fashion")
-            except CheckpointError:
-                self._judge = False
-        return self._judge
-
     @torch.no_grad()
     def score(self) -> dict:
         """Cheap numbers on 512 samples: D's mean belief in them, and (with the shipped classifier) how sure
@@ -190,17 +179,13 @@ class Trainer:
         self.D.eval()
         out = {"d_fake": self.D(x.reshape(len(x), -1) * 2 - 1).mean().item()}
         self.D.train()
-        judge = self.judge()
-        if judge:
-            from ..eval.classifier import predict
-
-            p = predict(judge, x.cpu())
+        judge = classifier.optional("fashion")
+        if judge is not None:
+            p = classifier.predict(judge, x.cpu())
             share = torch.bincount(p.argmax(1), minlength=p.shape[1]).float() / len(p)
             out["mean_max_softmax"] = p.max(1).values.mean().item()
             out["classes_over_5pct"] = float((share > 0.05).sum())
             if self.cfg.select:
-                from ..eval import metrics
-
                 if self._real_features is None:
                     real, _ = fashion_images(self.data_root, train=True)
                     pick = torch.randperm(len(real), generator=torch.Generator().manual_seed(7))[:10_000]
@@ -219,6 +204,10 @@ class Trainer:
         self.model.train()
         return img
 
+    def shipped(self) -> Model:
+        """The model to save: the trained weights as they are."""
+        return self.model
+
     def state_dict(self) -> dict:
         return {"G": self.G.state_dict(), "D": self.D.state_dict(), "ema": self.model.state_dict(),
                 "ema_steps": self.ema_steps, "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
@@ -230,3 +219,20 @@ class Trainer:
         self.D.load_state_dict(s["D"])
         self.opt_g.load_state_dict(s["opt_g"])
         self.opt_d.load_state_dict(s["opt_d"])
+
+
+def real_sets(root=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the 10,000 test images, as many training images at random), uint8: what evaluation scores against."""
+    test, _ = fashion_images(root, train=False)
+    train, _ = fashion_images(root, train=True)
+    return test, train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:len(test)]]
+
+
+SPEC = Spec("clothing_gan", __name__, "Clothing GAN", 4, "dense GAN drawing 28×28 Fashion-MNIST clothes",
+            kind="image_gan", data=("FashionMNIST",), image_shape=lambda cfg: (1, SIDE, SIDE),
+            evaluation=Evaluation(features="fashion", classes="fashion", real=real_sets),
+            train_one_side=True, layers=2,
+            tab=Tab("Clothing", "image_gan", prefix="clothing", intro=(
+                "### Chapter 4: a GAN draws clothes\nA dense GAN (784-pixel vectors, no convolutions) trained on "
+                "Fashion-MNIST: T-shirts, trousers, pullovers, dresses, coats, sandals, shirts, sneakers, bags, "
+                "ankle boots.")))

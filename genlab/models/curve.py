@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..contract import Evaluation, Spec, Tab
 from ..charts import Chart
 from ..latent import noise
 
-KIND = "points"
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,10 @@ class Trainer:
     def preview(self):
         return quick_plot(self.model(self.fixed[:512]).cpu(), real=self.real[:512].cpu() * self.cfg.scale)
 
+    def shipped(self) -> Model:
+        """The model to save: the trained weights as they are."""
+        return self.model
+
     def state_dict(self) -> dict:
         return {"G": self.model.state_dict(), "D": self.D.state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
@@ -209,3 +213,13 @@ def quick_plot(points: torch.Tensor, real: torch.Tensor | None = None):
     ticks = range(0, 51, 10)
     return c.finish(f"MSE to the curve {mse_to_curve(points):.3f}, x coverage W1 {x_coverage(points):.2f}",
                     "x", "y", ticks, ticks)
+
+
+def evaluate(model, root=None) -> dict:
+    """The shipped numbers (python -m genlab.evaluate): the book's MSE to the curve and the x coverage, 1,000 samples."""
+    pts = model.sample(1000, seed=0)
+    return {"mse": mse_to_curve(pts), "x_w1": x_coverage(pts)}
+
+
+SPEC = Spec("curve_gan", __name__, "Curve GAN", 3, "learns points on y = 1.08^x", kind="points",
+            evaluation=Evaluation(checks=__name__), train_one_side=True, tab=Tab("Shapes & numbers", "toys"))

@@ -42,9 +42,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..contract import Evaluation, Spec, Tab
+from ..eval import classifier
 from . import frozen
 
-KIND = "translate"
 DIRECTIONS = ("black2blond", "blond2black")
 FOLDERS = ("hair/black", "hair/blond")
 
@@ -259,7 +260,6 @@ class Trainer:
                         "black": len(self.black), "blond": len(self.blond)}
         # Fixed held-out faces for the preview (8 per colour) and the cheap per-epoch score (32 per colour).
         self.fixed = [to_unit(h[:32]).to(device) for h in held]
-        self._judge = None
 
     def batches(self, epoch: int):
         """Unpaired batches (black, blond) in [-1, 1]: each colour shuffled on its own, the same per epoch on resume."""
@@ -330,28 +330,16 @@ class Trainer:
         return {"loss_g_adv": adv.item(), "loss_cycle": cyc.item(), "loss_d_blond": loss_d_blond.item(),
                 "loss_d_black": loss_d_black.item()}
 
-    def judge(self):
-        """The shipped hair classifier (genlab.eval.classifier 'hair'), or None when it is not trained."""
-        if self._judge is None:  # tried again each epoch: it may be trained while this run goes on
-            from ..checkpoint import CheckpointError
-            from ..eval import classifier
-            try:
-                self._judge = classifier.load("hair")
-            except CheckpointError:
-                return None
-        return self._judge
-
     @torch.no_grad()
     def score(self) -> dict:
         """Cheap: on 32 fixed held-out faces per colour, the round-trip L1 and (with the classifier) flip rates."""
-        out, judge = {}, self.judge()
+        out, judge = {}, classifier.optional("hair")
         for d, (src, target) in zip(DIRECTIONS, ((0, 1), (1, 0))):
             there, back = self.model.round_trip(self.fixed[src], d)
             out[f"round_trip_l1_{d}"] = (back - self.fixed[src].cpu()).abs().mean().item()
             if judge is not None:
-                from ..eval.classifier import predict
                 there = F.interpolate(there, size=judge.size, mode="bilinear", antialias=True, align_corners=False)
-                out[f"flip_rate_{d}"] = (predict(judge, there).argmax(1) == target).float().mean().item()
+                out[f"flip_rate_{d}"] = (classifier.predict(judge, there).argmax(1) == target).float().mean().item()
         return out
 
     @torch.no_grad()
@@ -365,6 +353,10 @@ class Trainer:
             there, back = self.model.round_trip(x, d)
             rows += [x, there, back]
         return grid_pil(torch.cat(rows), nrow=8, scale=max(1, 64 // self.cfg.size))
+
+    def shipped(self) -> Model:
+        """The model to save: the trained weights as they are."""
+        return self.model
 
     def state_dict(self) -> dict:
         return {"G": self.model.state_dict(), "D_blond": self.D_blond.state_dict(), "D_black": self.D_black.state_dict(),
@@ -380,3 +372,9 @@ class Trainer:
         self.step = s["step"]
         self.pool_blond.load_state_dict(s["pool_blond"])
         self.pool_black.load_state_dict(s["pool_black"])
+
+
+SPEC = Spec("hair_cyclegan", __name__, "Hair-colour CycleGAN", 6, "CycleGAN turning black hair blond and back",
+            kind="translate", data=FOLDERS, image_shape=lambda cfg: (3, cfg.size, cfg.size),
+            evaluation=Evaluation(checks="genlab.eval.hair_cyclegan"), train_one_side=True,
+            tab=Tab("Hair color", "hair"))

@@ -21,14 +21,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..contract import Evaluation, Spec, Tab
 from ..augment import check_policy, diff_augment
 from ..data import data_root as resolve_root, folder_split, load_folder, to_signed
 from ..latent import noise
+from ..eval import classifier, metrics
 from . import frozen
 
 CHUNK = 8  # generate() runs the generator on batches of exactly this many codes
 
-KIND = "image_gan"
 FOLDER = "anime/faces"
 
 
@@ -247,8 +248,6 @@ class Trainer:
         self.D.train(was)
         out = {"d_fake": d_fake, "pixel_std_across_samples": x.std(dim=0).mean().item()}
         if self.cfg.select:
-            from ..eval import classifier, metrics
-
             if self._judge is None:
                 net = classifier.load("anime")
                 pick = torch.randperm(len(self.images), generator=torch.Generator().manual_seed(7))[:2000]
@@ -280,3 +279,11 @@ class Trainer:
         self.ema_steps = s["ema_steps"]
         self.opt_g.load_state_dict(s["opt_g"])
         self.opt_d.load_state_dict(s["opt_d"])
+
+
+SPEC = Spec("anime_dcgan", __name__, "Anime-face DCGAN", 4, "DCGAN drawing 64×64 anime faces", kind="image_gan",
+            data=(FOLDER,), image_shape=lambda cfg: (3, cfg.size, cfg.size), evaluation=Evaluation(features="anime"),
+            train_one_side=True, layers=1,
+            tab=Tab("Anime faces", "image_gan", prefix="anime", intro=(
+                "### Chapter 4: a DCGAN draws anime faces\nA deep convolutional GAN trained on 18,398 anime faces "
+                "(64×64). Pick two faces and slide between them to see that nearby codes give related faces.")))

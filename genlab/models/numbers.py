@@ -13,10 +13,10 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
+from ..contract import Evaluation, Spec, Tab
 from ..charts import Chart, nice_ticks
 from ..latent import noise
 
-KIND = "numbers"
 DEPTH = 100
 
 
@@ -117,6 +117,10 @@ class Trainer:
     def preview(self):
         return quick_plot(to_ints(self.model.G(self.fixed)).cpu())
 
+    def shipped(self) -> Model:
+        """The model to save: the trained weights as they are."""
+        return self.model
+
     def state_dict(self) -> dict:
         return {"G": self.model.state_dict(), "D": self.D.state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
@@ -159,3 +163,13 @@ def quick_plot(ints: torch.Tensor) -> Image.Image:
     yticks = [v for v in nice_ticks(0, top) if v == int(v)]
     return c.finish(f"{len(ints)} samples: {share_of_multiples(ints):.1%} are multiples of 5",
                     "generated number (green: a multiple of 5)", "count", range(0, DEPTH, 10), yticks)
+
+
+def evaluate(model, root=None) -> dict:
+    """The shipped number (python -m genlab.evaluate): the share of multiples of 5 among 1,000 samples."""
+    return {"share_multiples_of_5": share_of_multiples(model.sample(1000, seed=0))}
+
+
+SPEC = Spec("number_gan", __name__, "Multiples-of-5 GAN", 3, "learns to produce multiples of 5 as one-hot vectors",
+            kind="numbers", evaluation=Evaluation(checks=__name__), train_one_side=True,
+            tab=Tab("Shapes & numbers", "toys"))

@@ -23,10 +23,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..contract import Evaluation, Spec, Tab
 from .. import data
 from ..latent import noise
 
-KIND = "vae"
 FOLDERS = ("glasses/G", "glasses/NoG")
 
 
@@ -231,6 +231,10 @@ class Trainer:
         rec = self.model.decode(self.model.encode(self.shown))
         return grid_pil(torch.cat([self.shown, rec, self.model.decode(self.fixed_z)]).cpu(), nrow=8)
 
+    def shipped(self) -> Model:
+        """The model to save: the trained weights as they are."""
+        return self.model
+
     def state_dict(self) -> dict:
         return {"model": self.model.state_dict(), "opt": self.opt.state_dict()}
 
@@ -278,3 +282,9 @@ def book_example(root=None, n: int = 4) -> tuple[list[str], list[str], list[str]
         return tuple([k for k, a in attrs.items() if (a["glasses"], a["male"]) == CATEGORIES[c]][:n]
                      for c in BOOK_EXAMPLE)
     return tuple(faces_in(c, root, "held_out")[:n] for c in BOOK_EXAMPLE)
+
+
+SPEC = Spec("faces_vae", __name__, "Face VAE", 7, "variational autoencoder on 64×64 faces with/without glasses",
+            kind="vae", data=FOLDERS, image_shape=lambda cfg: (3, cfg.image_size, cfg.image_size),
+            evaluation=Evaluation(features="glasses", checks="genlab.eval.faces_vae"), layers=4,
+            tab=Tab("Face VAE", "face_vae"))

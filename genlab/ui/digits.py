@@ -14,10 +14,11 @@ from genlab import data
 from genlab.images import ImageInputError, figure, figure_to_pil, open_image, to_pil, to_rgb
 from genlab.latent import path
 from genlab.models.autoencoder import one_per_class
+from genlab.registry import of_kind
 
 from . import common
 
-NAME = "digits_ae"
+NAME = of_kind("autoencoder").name  # the one registered model this tab shows
 PICKS = 40  # test digits shown in the picker: the first 4 of each class
 # The canvas is 280×280; a drawing's image declaring more is refused from its header, before decoding.
 DRAWING_MAX_PIXELS = 2048 * 2048
@@ -179,7 +180,7 @@ def picker_images():
         return gr.update(value=[], label=common.public(f"Test digits are not available ({e}); drawing still works."))
 
 
-def build(session):
+def build(session, names=(NAME,)):
     gr.Markdown("### Chapter 7: an autoencoder for handwritten digits\nThe encoder squeezes a 28×28 digit "
                 "(784 numbers) into 20; the decoder rebuilds the digit from those 20 alone.")
     if not common.notice(NAME):

@@ -19,13 +19,16 @@ from torch.nn import functional as F
 
 from genlab import data
 from genlab import images
+from genlab.eval import classifier
+from genlab.eval.faces_vae import judge as p_no_glasses
 from genlab.images import grid_pil, load_face, to_pil
 from genlab.latent import combine, path
 from genlab.models import vae
+from genlab.registry import of_kind
 
 from . import common
 
-NAME = "faces_vae"
+NAME = of_kind("vae").name  # the one registered model this tab shows
 PAGE = 24  # dataset faces per gallery page
 FILTERS = ["all faces", *vae.CATEGORIES]
 GROUPS = ("A", "B", "C")
@@ -193,16 +196,6 @@ def book_groups():
     return (groups, *group_views(groups))
 
 
-@functools.lru_cache(maxsize=1)
-def _judge():
-    from genlab.eval import classifier
-
-    try:
-        return classifier.load("glasses")
-    except Exception:  # the judge is optional: the tab works without it
-        return None
-
-
 def arithmetic(groups, wa, wb, wc, override=None):
     """(decoded mean code of A, of B, of C, decoded wa·A + wb·B + wc·C, a line of text)."""
     model = common.model(NAME, override)
@@ -218,10 +211,8 @@ def arithmetic(groups, wa, wb, wc, override=None):
     result = model.decode(combine(codes, weights)).cpu()
     text = (f"Result = {weights[0]:g}·A {weights[1]:+g}·B {weights[2]:+g}·C, each group's code the mean of its "
             f"{len(groups['A'])}, {len(groups['B'])}, {len(groups['C'])} faces.")
-    judge = _judge()
+    judge = classifier.optional("glasses")  # optional: the tab works without it
     if judge is not None:
-        from genlab.eval.faces_vae import judge as p_no_glasses
-
         p = p_no_glasses(judge, torch.cat([parts, result])).tolist()
         text += (f" The glasses classifier's P(no glasses): A {p[0]:.2f}, B {p[1]:.2f}, C {p[2]:.2f}, "
                  f"**result {p[3]:.2f}**.")
@@ -250,7 +241,7 @@ def upload_preview(slot, what: str):
     return shown
 
 
-def build(session):
+def build(session, names=(NAME,)):
     gr.Markdown("### Chapter 7: a variational autoencoder on faces\nThe encoder maps a face to a 100-number "
                 "code (a Gaussian's mean); the decoder maps any code back to a face. Because training pulls "
                 "the codes towards N(0, I), random codes decode to faces and codes can be added and blended.")

@@ -14,10 +14,11 @@ import torch
 
 from genlab import images
 from genlab.latent import lerp
+from genlab.registry import of_kind
 
 from . import common
 
-NAME = "glasses_cgan"
+NAME = of_kind("conditional").name  # the one registered model this tab shows
 LABELS = ("glasses", "no glasses")
 WEIGHT = {"glasses": 1.0, "no glasses": 0.0}  # label weight w: label = w·[1, 0] + (1 − w)·[0, 1]
 PICK_GRID = 32  # faces in the seeded picking grid (4 rows of 8)
@@ -172,7 +173,7 @@ def reproduce(fig: str, override=None):
             grid_6x6(s, a, b, override))
 
 
-def build(session):
+def build(session, names=(NAME,)):
     gr.Markdown("### Chapter 5: a conditional WGAN-GP draws faces with or without eyeglasses\n"
                 "The generator gets noise *z* (100 numbers) plus a label: [1, 0] = glasses, [0, 1] = none. "
                 "Keep *z*, change the label, and the same face should put its glasses on or take them off.")

@@ -12,13 +12,16 @@ import gradio as gr
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from torch.nn import functional as F
 
 from genlab import images
+from genlab.eval import classifier
 from genlab.images import ImageInputError
+from genlab.registry import of_kind
 
 from . import common
 
-NAME = "hair_cyclegan"
+NAME = of_kind("translate").name  # the one registered model this tab shows
 EXAMPLES = Path(__file__).resolve().parent / "examples" / "hair"
 LABELS = {"black2blond": "black → blond", "blond2black": "blond → black"}
 SHOW = 256  # display size of the 64×64 faces (nearest neighbour: the pixels the model really sees)
@@ -59,15 +62,6 @@ def _show(x: torch.Tensor) -> Image.Image:
     return images.to_pil(x, scale=max(1, SHOW // x.shape[-1]))
 
 
-def _judge():
-    """The hair classifier, if it is shipped (it only adds a line of text)."""
-    try:
-        from genlab.eval import classifier
-        return classifier.load("hair")
-    except Exception:
-        return None
-
-
 def translate(upload, direction, override=None):
     """(original with crop box, original, translated, round trip, difference heat map, text)."""
     if direction not in LABELS:
@@ -81,12 +75,10 @@ def translate(upload, direction, override=None):
     text = (f"**Round-trip error: {rt:.4f}** (mean |round trip − original| per pixel, 0–1 scale). "
             f"Mean change made by the translation: {change:.4f}. The face was cropped to the red square "
             f"({box[2] - box[0]}×{box[3] - box[1]} px) and resized to {size}×{size}.")
-    judge = _judge()
+    judge = classifier.optional("hair")  # optional: it only adds a line of text
     if judge is not None:
-        from torch.nn import functional as F
-        from genlab.eval.classifier import predict
         both = F.interpolate(torch.cat([x, there]), size=judge.size, mode="bilinear", antialias=True, align_corners=False)
-        p = predict(judge, both)[:, judge.classes.index("blond")]
+        p = classifier.predict(judge, both)[:, judge.classes.index("blond")]
         text += (f"\n\nHair classifier: P(blond) = {p[0]:.2f} for the original, {p[1]:.2f} for the translation.")
     return _with_box(img, box), _show(x[0]), _show(there[0]), _show(back[0]), heat_map(x[0], there[0]), text
 
@@ -97,7 +89,7 @@ def examples() -> list[list]:
     return [[str(p), "black2blond" if p.name.startswith("black") else "blond2black"] for p in files]
 
 
-def build(session):
+def build(session, names=(NAME,)):
     gr.Markdown("### Chapter 6: CycleGAN, black hair ↔ blond hair\nTwo generators learned from unpaired "
                 "photos: one turns black hair blond, the other blond hair black. Translating and then "
                 "translating back (the round trip) should give the original face again.")

@@ -1,4 +1,4 @@
-"""The tab of an unconditional image GAN (chapter 4: clothing, anime faces): a seeded grid, pick two samples,
+"""The tab of an unconditional image GAN (one tab per registered `image_gan`): a seeded grid, pick two samples,
 slide between them (linear or spherical), download the grid as PNG.
 
 The grid is one PNG (numbers drawn on its tiles; a click's position names the sample), shown and offered for
@@ -23,6 +23,7 @@ import torch
 
 from genlab.images import grid_pil, to_pil
 from genlab.latent import lerp, slerp
+from genlab.registry import MODELS, get
 
 from . import common
 
@@ -59,9 +60,11 @@ def between(a: torch.Tensor, b: torch.Tensor, ts, mode: str) -> torch.Tensor:
     return torch.stack([a.clone() if t == 0 else b.clone() if t == 1 else f(a, b, float(t)) for t in ts])
 
 
-def scale_for(model) -> int:
-    """Upscale factor (nearest neighbour) so small images stay crisp in the page: 28 px -> 112 px, 64 px -> 128 px."""
-    side = getattr(model.cfg, "size", 28)
+def scale_for(model, name: str | None = None) -> int:
+    """Upscale factor (nearest neighbour) so small images stay crisp in the page: 28 px -> 112 px, 64 px -> 128 px.
+    The side is the registry entry's image shape at the model's config (name: default the entry of its family)."""
+    spec = get(name) if name else next(s for s in MODELS.values() if type(model) is s.family.Model)
+    side = spec.shape(model.cfg)[-1]
     return max(1, 128 // side)
 
 
@@ -79,7 +82,7 @@ def _grid_folder() -> Path:
 def _draw(name: str, model, seed: int, n: int) -> tuple[str, dict]:
     """Sample the grid and write it as one labelled PNG: (its path, the grid shown: what a click needs)."""
     x = model.sample(n, seed=seed)
-    s, nrow = scale_for(model), min(8, n)
+    s, nrow = scale_for(model, name), min(8, n)
     path = _grid_folder() / f"{name}_seed{seed}_{n}.png"
     # zlib level 1 with run-length matching (compress_type 3, Z_RLE): the anime grid in 24 ms and 396 kB, against
     # 32 ms and 441 kB at level 1 and ~120 ms at the default level; nearest-neighbour upscaling is made of runs
@@ -142,7 +145,7 @@ def strip(name: str, a_seed, a_index, b_seed, b_index, mode, frames, override=No
     model = common.model(name, override)
     a, b = code(model, a_seed, a_index, "A"), code(model, b_seed, b_index, "B")
     x = model.generate(between(a, b, [i / (frames - 1) for i in range(frames)], mode))
-    s = scale_for(model)
+    s = scale_for(model, name)
     return grid_pil(x, nrow=frames, scale=s), to_pil(x[0], scale=s), to_pil(x[-1], scale=s)
 
 
@@ -151,7 +154,14 @@ def frame(name: str, a_seed, a_index, b_seed, b_index, mode, t, override=None):
     t = common.number(t, 0.0, 1.0, "The position t")
     model = common.model(name, override)
     a, b = code(model, a_seed, a_index, "A"), code(model, b_seed, b_index, "B")
-    return to_pil(model.generate(between(a, b, [t], mode))[0], scale=2 * scale_for(model))
+    return to_pil(model.generate(between(a, b, [t], mode))[0], scale=2 * scale_for(model, name))
+
+
+def build(session, names):
+    """The tab of the one image GAN in `names`: its registry entry's Tab gives the intro and the api_name prefix."""
+    (name,) = names
+    tab = get(name).tab
+    build_tab(session, name, tab.prefix, tab.intro)
 
 
 def build_tab(session, name: str, prefix: str, intro: str, default_n: int = 32):

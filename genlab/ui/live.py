@@ -14,7 +14,6 @@ at home. Each run's temp folder (genlab.tempdirs) goes when the session closes o
 """
 from __future__ import annotations
 
-import inspect
 import io
 import math
 import os
@@ -135,11 +134,8 @@ def field_names(name: str, preset: str = "live") -> set[str]:
 
 
 def supports_train_only(name: str) -> bool:
-    """Trainers that honour `train_only` set it in __init__; reading the source avoids building one (data!)."""
-    try:
-        return "train_only" in inspect.getsource(get(name).family.Trainer)
-    except (OSError, TypeError):
-        return False
+    """Whether its Trainer honours `train_only` (the registry says; building one would read its data)."""
+    return get(name).train_one_side
 
 
 def breaks_for(name: str) -> list[str]:
@@ -678,7 +674,7 @@ def sweep(every: float = 60.0) -> None:
 
 # --- the tab ------------------------------------------------------------------------------------------------
 
-def build(session):
+def build(session, names=()):
     names, broken = available()
     gr.Markdown("### Live training\nPick a model, press **Train**, and watch the fixed-noise grid and the "
                 "losses as it learns. It runs the same loop as `python -m train`. "

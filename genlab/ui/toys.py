@@ -9,6 +9,7 @@ import gradio as gr
 import genlab
 from genlab import tempdirs
 from genlab.models import curve, numbers
+from genlab.registry import of_kind
 from genlab.training import train
 
 from . import common
@@ -16,11 +17,13 @@ from . import common
 TRAIN_SECONDS = 90  # cap on an in-page toy run: a public Space must not be tied up
 TOY_RUNS = 2  # toy runs at once in the whole app; one more is answered "busy" at once instead of queueing
 _toy_slots = threading.BoundedSemaphore(TOY_RUNS)
+CURVE, NUMBERS = of_kind("points").name, of_kind("numbers").name  # the two models this tab shows
+STEPS_PER_EPOCH = {CURVE: 16, NUMBERS: 50}  # in their live presets (asking a Trainer would build one)
 
 
 def sample_curve(n, seed, override=None):
     n, seed = common.count(n, 1, 10_000, "number of points"), common.seed(seed)
-    pts = common.model("curve_gan", override).sample(n, seed=seed)
+    pts = common.model(CURVE, override).sample(n, seed=seed)
     mse, w1 = curve.mse_to_curve(pts), curve.x_coverage(pts)
     text = (f"**MSE to the true curve: {mse:.4f}** over {n} points (the book's measure); "
             f"x coverage (W1 to U(0, 50)): {w1:.2f}.")
@@ -29,7 +32,7 @@ def sample_curve(n, seed, override=None):
 
 def sample_numbers(n, seed, override=None):
     n, seed = common.count(n, 1, 100_000, "number of samples"), common.seed(seed)
-    ints = numbers.Model.sample(common.model("number_gan", override), n, seed=seed)
+    ints = numbers.Model.sample(common.model(NUMBERS, override), n, seed=seed)
     share = numbers.share_of_multiples(ints)
     first = ", ".join(str(int(i)) for i in ints[:20])
     covered = len({int(i) for i in ints if i % 5 == 0})
@@ -39,8 +42,8 @@ def sample_numbers(n, seed, override=None):
 
 def train_toy(name, epochs, seed, state):
     """Stream (plot, status, session model) while a fresh model trains; the result is kept for this session."""
-    if name not in ("curve_gan", "number_gan"):
-        raise gr.Error(f"Pick curve_gan or number_gan, not {name!r}.")
+    if name not in (CURVE, NUMBERS):
+        raise gr.Error(f"Pick {CURVE} or {NUMBERS}, not {name!r}.")
     epochs = common.count(epochs, 1, 5_000, "number of epochs")
     seed = common.seed(seed)
     if not _toy_slots.acquire(blocking=False):
@@ -48,7 +51,7 @@ def train_toy(name, epochs, seed, state):
                        f"{TRAIN_SECONDS} s). Nothing was queued: press Train again then.")
     folder = tempdirs.make(f"toy-{name}")
     # About 20 plots per run: one every few epochs, as the book prints them.
-    steps_per_epoch = 16 if name == "curve_gan" else 50
+    steps_per_epoch = STEPS_PER_EPOCH[name]
     every = max(1, epochs // 20) * steps_per_epoch
     stop = threading.Event()
     plot, status = None, ""
@@ -74,14 +77,14 @@ def train_toy(name, epochs, seed, state):
         _toy_slots.release()
 
 
-def build(session):
+def build(session, names=(CURVE, NUMBERS)):
     gr.Markdown("### Chapter 3: GANs on shapes and numbers\nA GAN learns points on the curve *y = 1.08ˣ*, "
                 "and another learns to output multiples of 5 as 100-dimensional one-hot vectors.")
     with gr.Row():
         with gr.Column():
             gr.Markdown("#### Curve GAN")
-            if common.notice("curve_gan"):
-                gr.Markdown(common.card_line("curve_gan"))
+            if common.notice(CURVE):
+                gr.Markdown(common.card_line(CURVE))
             with gr.Row():
                 cn = gr.Slider(10, 5_000, value=1_000, step=10, label="points")
                 cs = gr.Number(value=0, precision=0, label="seed")
@@ -90,8 +93,8 @@ def build(session):
             ctext = gr.Markdown()
         with gr.Column():
             gr.Markdown("#### Multiples-of-5 GAN")
-            if common.notice("number_gan"):
-                gr.Markdown(common.card_line("number_gan"))
+            if common.notice(NUMBERS):
+                gr.Markdown(common.card_line(NUMBERS))
             with gr.Row():
                 nn_ = gr.Slider(10, 10_000, value=1_000, step=10, label="samples")
                 ns = gr.Number(value=0, precision=0, label="seed")
@@ -102,8 +105,9 @@ def build(session):
         gr.Markdown(f"Trains a fresh model from scratch (at most {TRAIN_SECONDS} s) and plots real vs "
                     "generated as it learns. When it ends, the samplers above use it for this session.")
         with gr.Row():
-            which = gr.Radio(["curve_gan", "number_gan"], value="number_gan", label="model")
-            epochs = gr.Number(value=60, precision=0, label="epochs (number_gan: 50 steps each; curve_gan: 16)")
+            which = gr.Radio([CURVE, NUMBERS], value=NUMBERS, label="model")
+            epochs = gr.Number(value=60, precision=0, label=f"epochs ({NUMBERS}: {STEPS_PER_EPOCH[NUMBERS]} steps each; "
+                                                                f"{CURVE}: {STEPS_PER_EPOCH[CURVE]})")
             tseed = gr.Number(value=0, precision=0, label="seed")
         with gr.Row():
             go = gr.Button("Train", variant="primary")
@@ -111,9 +115,9 @@ def build(session):
         timg = gr.Image(label="progress", type="pil", format="png", interactive=False)
         ttext = gr.Markdown()
 
-    cb.click(lambda n, s, st: sample_curve(n, s, st.get("curve_gan")), [cn, cs, session], [cimg, ctext],
+    cb.click(lambda n, s, st: sample_curve(n, s, st.get(CURVE)), [cn, cs, session], [cimg, ctext],
              api_name="curve_sample")
-    nb.click(lambda n, s, st: sample_numbers(n, s, st.get("number_gan")), [nn_, ns, session], [nimg, ntext],
+    nb.click(lambda n, s, st: sample_numbers(n, s, st.get(NUMBERS)), [nn_, ns, session], [nimg, ntext],
              api_name="numbers_sample")
     # No concurrency limit: train_toy answers "busy" at once past TOY_RUNS, so Trains never wait in the queue.
     run = go.click(train_toy, [which, epochs, tseed, session], [timg, ttext, session], api_name="toy_train",
