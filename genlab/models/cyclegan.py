@@ -10,27 +10,17 @@ PatchGAN discriminators D_blond, D_black. The losses, with X = black-haired face
     identity:           L_id  = E[|G(y) - y|₁] + E[|F(x) - x|₁]                    weight identity_weight
 
 Departures from the book, and why (the `book` preset keeps the book's settings):
-- lr: the book uses 1e-5. The shipped run gets only ~1-2 epochs of CPU time (2 cores shared by
-  several trainings), so it uses the paper's 2e-4 (Adam β1 0.5), which moves 20× faster, decayed
-  linearly to 0 over the second half of the run as in the paper.
+- lr: the book uses 1e-5; a CPU run gets a few epochs, so the `cpu` preset uses the paper's 2e-4 (Adam β1 0.5),
+  which moves 20× faster, decayed linearly to 0 over the second half of the run as in the paper.
 - Replay buffer: the discriminators see, half the time, one of 50 earlier fakes (Shrivastava et al.
   2017, as in the paper), which damps the G/D oscillation at no compute cost.
-- Identity loss: kept as a knob (identity_weight; the paper uses 0.5·λ = 5 for photos) but off in
-  what ships, as in the book: it costs two more generator passes per step (~25% of the step) and it
-  pulls G towards doing nothing, which in a budget this small slows the colour flip we must reach.
-  The cycle loss alone keeps the face; the evaluation measures how much the face changes anyway.
+- Identity loss at the paper's 0.5·λ = 5 for photos (off in the book): it costs two more generator passes a
+  step but keeps what is not hair (skin, background, colours) where it was.
 - Upsampling: `upsample="resize"` replaces the stride-2 transposed convolutions by nearest-neighbour
   resizing and a 3×3 convolution (Odena et al. 2016), which cannot paint the period-2 checkerboard
   that transposed convolutions leave on faces; `deconv` (the book's and the paper's layer) is the default.
-- Size: a quarter of the paper's width (16), 4 residual blocks, a 24-wide discriminator, batch 2:
-  measured ~6 image pairs per CPU-second on one core (an epoch = 2,340 pairs = ~6.5 core-minutes).
-
-How the shipped checkpoint was made (honestly, not one clean run): a 2-epoch run (64 min of wall time
-at ~20% of a shared core; lr decayed to 0 by step 2,340) left blond -> black at a 75% flip rate, so it
-was resumed under a 3-epoch schedule (lr back up to 1.3e-4 at step 2,340, decaying again) and stopped
-by its time cap at step 3,409 of 3,510. `python -m train hair_cyclegan` (3 epochs from scratch) gives
-a similar but not identical model. Metrics in checkpoints/hair_cyclegan/card.json, from
-genlab/eval/hair_cyclegan.py on 520 held-out faces.
+- Size: 64×64 faces, half the paper's width (32), the paper's 6 residual blocks for small images, a 24-wide
+  discriminator, batch 2: ~3.5 image pairs per second on 2 cores, so an epoch (2,340 pairs) is ~11 minutes.
 
 Images are N×3×H×W in [0, 1] at the Model's edge; the networks work in [-1, 1].
 """
@@ -63,7 +53,7 @@ class Config:
     beta1: float = 0.5
     decay: bool = True  # linear lr decay to 0 over the second half of training (the paper)
     cycle_weight: float = 10.0  # λ
-    identity_weight: float = 0.0  # 0 in the book and in what ships (see above); 0.5·λ = 5 in the paper
+    identity_weight: float = 0.0  # 0 in the book; 0.5·λ = 5 in the paper and in the cpu preset
     buffer_size: int = 50  # replay buffer of fakes for D (0 = none, as the book)
     flip: bool = True  # random horizontal flips of the training faces
     epochs: int = 3
@@ -76,8 +66,8 @@ PRESETS = {
     # (epochs=1 is a placeholder: run it for as many epochs as your GPU allows).
     "book": Config(size=256, width=64, blocks=9, d_width=64, batch_size=1, lr=1e-5, decay=False,
                    identity_weight=0.0, buffer_size=0, epochs=1),
-    # What ships: 64×64, a quarter of the width, 4 blocks, 3 epochs (~20 core-minutes; see above).
-    "cpu": Config(),
+    # What ships: 64×64, half the width, 6 blocks, resize-convolutions, identity loss, 4 epochs.
+    "cpu": Config(width=32, blocks=6, upsample="resize", identity_weight=5.0, epochs=4),
     # The live tab: something visible within a minute on 2 cores (300 faces per colour, 32×32).
     "live": Config(size=32, width=8, blocks=2, d_width=16, d_layers=2, limit=300, epochs=30),
     "tiny": Config(size=32, width=4, blocks=1, d_width=8, d_layers=2, batch_size=2, limit=4, epochs=1),
