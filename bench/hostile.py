@@ -180,6 +180,17 @@ def live_dirs(tmp: Path) -> list[Path]:
     return sorted(tmp.glob("genlab-live-*")) + sorted(tmp.glob("genlab/live-*"))
 
 
+def deep_link_files(tmp: Path) -> list[Path]:
+    """Gradio's deep-link snapshots, in its cache: TMPDIR/gradio before, a genlab temp folder of the server after."""
+    return [f for d in [tmp / "gradio" / "deep_links", *tmp.glob("genlab/gradio-*/deep_links")] if d.is_dir()
+            for f in d.iterdir()]
+
+
+def ours_mb(tmp: Path) -> float:
+    """genlab's own temp folders (runs, grids, picked faces), Gradio's cache aside."""
+    return sum(tmp_mb(p) for p in tmp.glob("genlab/*") if not p.name.startswith("gradio-"))
+
+
 def toy_dirs(tmp: Path) -> list[Path]:
     return [p for p in sorted(tmp.glob("genlab-*_gan-*")) if "live" not in p.name] + sorted(tmp.glob("genlab/toy-*"))
 
@@ -328,6 +339,19 @@ def _held(s: Server, n: int = 2) -> list[Session]:
     return out
 
 
+def _pause(holders: list[Session]) -> int:
+    """Pause each holder's run, all at once: joined without a second stream (its reader thread sees the answer), so
+    the pauses land within a second of each other and the pause limit is not spent waiting here. Pauses answered."""
+    events = [p.join("live_pause")[1] for p in holders]
+    t0 = time.time()
+
+    def answered(p, ev):
+        return any(m.get("msg") == "process_completed" and m.get("event_id") == ev and m.get("success") for m in p.seen)
+    while time.time() - t0 < 10 and not all(answered(p, ev) for p, ev in zip(holders, events)):
+        time.sleep(0.1)
+    return sum(answered(p, ev) for p, ev in zip(holders, events))
+
+
 def _free_slots(s: Server, wait: float) -> tuple[bool, float, str]:
     """Can a new session start a run within `wait` seconds? (started, seconds, last message)."""
     t0, msg = time.time(), ""
@@ -386,16 +410,19 @@ def probe_live(s: Server) -> None:
     # Paused runs (GENLAB_PAUSE_SECONDS=15 here) must give their slots back.
     paused = _held(s)
     streaming = sum(any(m.get("msg") == "process_generating" for m in p.seen) for p in paused)
-    for p in paused:
-        p.call("live_pause", timeout=10)
+    paused_at = time.time()
+    acked = _pause(paused)
     b = Session(s)
     _train(b)
     at_once = _first_update(b, 30)[0]  # both slots are held now: this must be refused
+    t_free = time.time()
     ok, took, msg = _free_slots(s, 60)
-    ok = ok and streaming == 2 and not at_once
-    row("live abuse", "paused runs give their slots back", ok,
-        f"{streaming} runs paused; a new run started after {took:.0f} s" if ok
-        else f"{streaming} runs paused, new run at once: {at_once}; no slot within {took:.0f} s: {msg[:80]!r}")
+    since = t_free + took - paused_at
+    ok = ok and streaming == acked == 2 and not at_once
+    row("live abuse", "paused runs give their slots back (limit 15 s here)", ok,
+        f"{acked} runs paused, a Train refused at once; a new run started {since:.0f} s after the pauses" if ok
+        else f"{streaming} runs streaming, {acked} paused, new run at once: {at_once}; "
+             f"slot {'after %.0f s' % took if ok else 'not within %.0f s' % took}: {msg[:80]!r}")
     for p in paused:
         p.call("live_stop", timeout=10)
 
@@ -415,8 +442,7 @@ def probe_live(s: Server) -> None:
 def probe_floods(s: Server) -> None:
     # Both slots held by paused (watched) runs, then one session sends 255 Trains.
     holders = _held(s)
-    for p in holders:
-        p.call("live_pause", timeout=10)
+    _pause(holders)
     for api, given in (("live_train", dict(a0="number_gan", a1="live")), ("toy_train", dict(a1=5000))):
         x = Session(s)
         codes = {}
@@ -479,12 +505,11 @@ def probe_faults(s: Server) -> Server:
     # Gradio's deep-link snapshots: 20 calls.
     b = Session(s)
     b.call("curve_sample")
-    dl = tmp / "gradio" / "deep_links"
-    n0 = len(list(dl.glob("*"))) if dl.exists() else 0
+    n0 = len(deep_link_files(tmp))
     codes = [b.http.get(s.url + "gradio_api/deep_link", params={"session_hash": b.hash}).status_code for _ in range(20)]
-    n1 = len(list(dl.glob("*"))) if dl.exists() else 0
+    n1 = len(deep_link_files(tmp))
     row("faults", "20 calls to /gradio_api/deep_link", n1 - n0 == 0,
-        f"{n1 - n0} snapshots written ({tmp_mb_of([dl]):.1f} MB in deep_links), HTTP {sorted(set(codes))}")
+        f"{n1 - n0} snapshots written ({tmp_mb_of(deep_link_files(tmp)):.1f} MB in deep_links), HTTP {sorted(set(codes))}")
 
     # Killed mid-run: the next start-up must delete what the dead server left.
     k = Session(s)
@@ -509,7 +534,7 @@ def probe_day(s: Server, sessions: int) -> Server:
     """A short scripted day: sessions that sample, draw a grid, upload, train a few seconds, download and close; every
     fourth tab closes mid-run without Stop (a killed tab); halfway the server is killed mid-run and restarted."""
     tmp, sizes, kill_at, restart = s.tmp, [], sessions // 2, ""
-    start, start_ours = tmp_mb(tmp), tmp_mb(tmp / "genlab")
+    start, start_ours = tmp_mb(tmp), ours_mb(tmp)
     face = next(iter(sorted((ROOT / "genlab" / "ui" / "examples" / "hair").glob("*.png"))), None)
     for i in range(sessions):
         if i == kill_at:
@@ -555,14 +580,14 @@ def probe_day(s: Server, sessions: int) -> Server:
     while time.time() - t0 < 90 and (live_dirs(tmp) or toy_dirs(tmp)):  # closed tabs: Gradio's unload, then ours
         time.sleep(2)
     left = live_dirs(tmp) + toy_dirs(tmp)
-    end, ours = tmp_mb(tmp), tmp_mb(tmp / "genlab")
+    end, ours = tmp_mb(tmp), ours_mb(tmp)
     grids = len(list(tmp.glob("genlab/grid-*")))
     row("faults", f"scripted day: {sessions} sessions sample, draw a grid, upload, train, download, close "
         f"({sessions // 4} mid-run), one server kill", not left and (ours - start_ours) / sessions < 1,
         restart + f"{len(left)} run folders left {time.time() - t0:.0f} s after the last close; genlab's temp "
         f"{start_ours:.1f} → {ours:.1f} MB ({grids} grid PNGs, kept 10 min); all temp {start:.1f} → max "
         f"{max(sizes):.1f} → {end:.1f} MB, +{(end - start) / sessions:.2f} MB a session, the rest Gradio's cache "
-        f"(uploads, answers, zips), deleted after 1 h")
+        f"(uploads, answers, zips), which Gradio deletes after 1 h")
     return s
 
 

@@ -277,6 +277,23 @@ def test_grid_and_picked_face_folders_of_a_killed_server_go_at_the_next_sweep(tm
     assert not any(p.exists() for p in made), made
 
 
+def test_gradios_cache_is_a_folder_of_this_process_kept_while_it_lives(tmp_path, monkeypatch):
+    """Gradio deletes only the files its own process made: a killed server's cache stayed in the temp folder for good.
+    The app puts it in a genlab.tempdirs folder of its process (the next start-up deletes a dead server's), which the
+    sweep never ages out while the process lives (Gradio ages its own files)."""
+    import app  # noqa: F401  (sets GRADIO_TEMP_DIR before Gradio loads)
+    from gradio.utils import get_upload_folder
+
+    from genlab import tempdirs
+
+    cache = Path(get_upload_folder())
+    assert cache.parent == tempdirs.ROOT and tempdirs._pid(cache) == os.getpid() and cache in tempdirs.KEEP
+    monkeypatch.setattr(tempdirs, "ROOT", tmp_path)
+    kept, other = tempdirs.make("gradio", keep=True), tempdirs.make("grid")
+    tempdirs.sweep(-1)  # everything is past its age
+    assert kept.exists() and not other.exists()
+
+
 def test_a_sessions_uploaded_faces_are_bounded(tmp_path):
     """Gradio keeps every session's state (up to 500): uploaded faces in the Face VAE groups are tensors there, so
     each group takes few of them, 8-bit, and they still decode to the face that was uploaded."""
@@ -436,7 +453,7 @@ def test_a_closed_tab_leaves_no_run_folder_and_deep_links_write_nothing(server):
     a.call("live_stop", timeout=30)
     new = set(h.live_dirs(s.tmp)) - before
     a.http.get(s.url + "gradio_api/deep_link", params={"session_hash": a.hash})
-    assert not (s.tmp / "gradio" / "deep_links").exists() or not any((s.tmp / "gradio" / "deep_links").iterdir())
+    assert not h.deep_link_files(s.tmp)
     stop.set()
     a.http.close()
     assert new and wait_until(lambda: not any(p.exists() for p in new), timeout=60), new
