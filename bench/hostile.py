@@ -323,13 +323,14 @@ def _first_update(sess: Session, timeout=60) -> tuple[bool, str]:
 
 
 def _held(s: Server, n: int = 2) -> list[Session]:
-    """n sessions whose runs train and whose pages keep reading (a thread each); waits until each one streams."""
+    """n sessions whose runs train and whose pages keep reading (a thread each, past the answers to Pause: a page
+    that stops reading is a closed tab, and its run stops); waits until each one streams."""
     out = []
     for _ in range(n):
         p = Session(s)
         p.seen = []
         _train(p)
-        threading.Thread(target=p.read, args=(1, 180), kwargs={"on_msg": lambda m, p=p: p.seen.append(m)},
+        threading.Thread(target=p.read, args=(99, 180), kwargs={"on_msg": lambda m, p=p: p.seen.append(m)},
                          daemon=True).start()
         t0 = time.time()
         while time.time() - t0 < 60 and not any(m.get("msg") in ("process_generating", "process_completed")
