@@ -223,7 +223,7 @@ def test_a_run_that_ends_keeps_only_its_checkpoint_and_closing_deletes_it(boxes,
     next(g)
     run = box["run"]
     live.live_stop(box)
-    assert wait_until(lambda: run.ended)
+    assert wait_until(lambda: run.ended, 120)  # stopping saves a checkpoint: slow on a loaded box
     g.close()
     assert run.path is not None and run.path.exists()
     assert not (run.folder / "run").exists(), "the resume state of a live run outlived it"
@@ -252,7 +252,9 @@ def test_an_ended_runs_files_past_their_age_say_so(boxes, tmp_root, monkeypatch)
     boxes.append(box)
     g = train(box)
     next(g)
+    run = box["run"]
     live.live_stop(box)
+    assert wait_until(lambda: run.ended, 120)  # an ended run's files are the ones kept for Download
     g.close()
     tempdirs = pytest.importorskip("genlab.tempdirs")
     tempdirs.sweep(-1)  # every folder is past its age
