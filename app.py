@@ -42,6 +42,13 @@ tune_allocator()
 # in a worker thread against 69 ms with this (threads spinning for each other). Read when torch loads, so set here.
 os.environ.setdefault("OMP_NUM_THREADS", os.environ.get("GENLAB_TORCH_THREADS", "1"))
 
+from genlab import tempdirs  # noqa: E402  (no gradio import)
+
+# Gradio's cache (uploads, answers, zips) in a genlab.tempdirs folder of this process: Gradio deletes only files its own
+# process made, so a killed server's cache stayed for good; a dead server's folder goes at the next start-up.
+if not os.environ.get("GRADIO_TEMP_DIR"):
+    os.environ["GRADIO_TEMP_DIR"] = str(tempdirs.make("gradio", keep=True))
+
 import gradio as gr  # noqa: E402
 
 
@@ -132,8 +139,6 @@ def close_deep_links(app) -> None:
 def janitor(upload_dir: str, every: float = JANITOR_S) -> None:
     """Once now (the folders a killed server left), then every `every` seconds: the tabs' sweep() functions (run and
     toy folders past their age) and deep-link snapshots past DEEP_LINK_AGE. Gradio's own delete_cache does the rest."""
-    from genlab import tempdirs
-
     while True:
         for module in dict.fromkeys(m for _, m, _ in TABS):
             fn = getattr(sys.modules.get(f"genlab.ui.{module}"), "sweep", None)

@@ -1,6 +1,6 @@
 """Hostile visitor: replays the probes of issue 22 against the app on loopback and prints a table.
 
-    python bench/hostile.py [--root PATH] [--only floods,uploads,...] [--markdown]
+    python bench/hostile.py [--root PATH] [--only floods,uploads,...] [--sessions N] [--markdown]
 
 Starts `python app.py` from --root (default: this checkout; give a checkout of an older commit for a "before"
 column) on a free 127.0.0.1 port with its own TMPDIR, so the temp disk it uses can be measured, and talks to it
@@ -40,10 +40,15 @@ ROWS: list[tuple[str, str, str, str]] = []
 # ---- the server -------------------------------------------------------------------------------------------------
 
 class Server:
+    START_S = 900  # the app's first answer took up to 8 min on the 2-core machine at load 10
+    WARM_S = 300  # then its warm-up (MNIST, matplotlib) as long again at most
+
     def __init__(self, root: Path, tmp: Path):
         self.root, self.tmp = root, tmp
         self.proc = None
         self.url = ""
+        self.log = tmp.parent / f"{tmp.name}.log"  # beside TMPDIR, not in it: its size is measured
+        self.started_s = 0.0
 
     def start(self) -> "Server":
         with socket.socket() as s:
@@ -52,22 +57,28 @@ class Server:
         env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
                "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(self.tmp), "GENLAB_PAUSE_SECONDS": "15"}
         env.pop("GRADIO_TEMP_DIR", None)
-        self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=self.root, env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "app.py"], cwd=self.root, env=env, stdout=log, stderr=log)
         self.url = f"http://127.0.0.1:{port}/"
         t0 = time.time()
-        while time.time() - t0 < 480:  # slow on a loaded 2-core machine
+        while time.time() - t0 < self.START_S:  # slow on a loaded 2-core machine
             try:
                 httpx.get(self.url, timeout=2)
                 self.config = httpx.get(self.url + "config", timeout=10).json()
                 self.deps = {d.get("api_name"): d for d in self.config["dependencies"] if d.get("api_name")}
                 self.values = {c["id"]: c.get("props", {}).get("value") for c in self.config["components"]}
-                time.sleep(3)  # warm-up after launch
-                return self
+                break
             except (OSError, httpx.HTTPError, KeyError, ValueError):
                 time.sleep(0.5)
-        self.kill()
-        raise SystemExit("the app did not start")
+        else:
+            self.kill()
+            raise SystemExit(f"the app did not start within {self.START_S} s")
+        self.started_s = time.time() - t0
+        # Memory is measured from here: wait for the app's warm-up (an older app without one: WARM_S at most)
+        while time.time() - t0 < self.started_s + self.WARM_S and b"warm-up done" not in self.log.read_bytes():
+            time.sleep(0.5)
+        time.sleep(3)
+        return self
 
     def rss(self) -> float:
         return int(Path(f"/proc/{self.proc.pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
@@ -169,6 +180,17 @@ def live_dirs(tmp: Path) -> list[Path]:
     return sorted(tmp.glob("genlab-live-*")) + sorted(tmp.glob("genlab/live-*"))
 
 
+def deep_link_files(tmp: Path) -> list[Path]:
+    """Gradio's deep-link snapshots, in its cache: TMPDIR/gradio before, a genlab temp folder of the server after."""
+    return [f for d in [tmp / "gradio" / "deep_links", *tmp.glob("genlab/gradio-*/deep_links")] if d.is_dir()
+            for f in d.iterdir()]
+
+
+def ours_mb(tmp: Path) -> float:
+    """genlab's own temp folders (runs, grids, picked faces), Gradio's cache aside."""
+    return sum(tmp_mb(p) for p in tmp.glob("genlab/*") if not p.name.startswith("gradio-"))
+
+
 def toy_dirs(tmp: Path) -> list[Path]:
     return [p for p in sorted(tmp.glob("genlab-*_gan-*")) if "live" not in p.name] + sorted(tmp.glob("genlab/toy-*"))
 
@@ -226,15 +248,36 @@ def probe_files(s: Server) -> None:
     row("file access", "/gradio_api/run/<name> skips the queue", code != 200, f"HTTP {code}")
 
 
-def probe_uploads(s: Server) -> None:
+def drawing() -> bytes:
+    """A 280×280 sketch of a 1 (dark ink on white), as the page sends it."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGBA", (280, 280), "white")
+    ImageDraw.Draw(img).line([(140, 40), (140, 240)], fill="black", width=18)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def probe_uploads(s: Server, repeats: int = 3) -> None:
     a = Session(s)
+    p = a.upload("sketch.png", drawing())
+    ok0, _ = a.call("digits_reconstruct", a0={"background": None, "layers": [file_data(p)], "composite": file_data(p)},
+                    a2="drawing")  # the first drawing loads what any drawing needs: not the bomb's cost
     layer = png(13000, 13000, 1, 0)
-    paths = [a.upload(f"layer{i}.png", layer) for i in range(4)]
-    value = {"background": None, "layers": [file_data(p) for p in paths], "composite": file_data(paths[-1])}
     size = 4 * len(layer) // 1024
-    peak, after, (ok, msg) = peak_during(s, lambda: a.call("digits_reconstruct", a0=value, a2="drawing"))
-    row("uploads", f"Digits drawing: 4 layers declaring 13000×13000 ({size} KB)", peak < 200 and not ok,
-        f"RSS +{peak:.0f} MB at peak, +{after:.0f} MB after; {'answered' if ok else msg!r}"[:160])
+    base, peaks, afters, msg, answered = s.rss(), [], [], "", False
+    for _ in range(repeats):
+        paths = [a.upload(f"layer{i}.png", layer) for i in range(4)]
+        value = {"background": None, "layers": [file_data(p) for p in paths], "composite": file_data(paths[-1])}
+        peak, after, (ok, msg) = peak_during(s, lambda: a.call("digits_reconstruct", a0=value, a2="drawing"))
+        peaks.append(peak)
+        afters.append(after)
+        answered |= ok
+    row("uploads", f"Digits drawing: 4 layers declaring 13000×13000 ({size} KB), {repeats} times after a real drawing",
+        max(peaks) < 200 and not answered,
+        f"RSS +{'/'.join(f'{p:.0f}' for p in peaks)} MB at peak, +{s.rss() - base:.0f} MB after all; "
+        f"{'answered' if answered else repr(msg)}; the real drawing {'answered' if ok0 else 'failed'}"[:220])
     bomb16 = png(6300, 6300, 16, 0)
     p = a.upload("deep.png", bomb16)
     peak, after, (ok, msg) = peak_during(s, lambda: a.call("hair_translate", a0=file_data(p)))
@@ -280,13 +323,14 @@ def _first_update(sess: Session, timeout=60) -> tuple[bool, str]:
 
 
 def _held(s: Server, n: int = 2) -> list[Session]:
-    """n sessions whose runs train and whose pages keep reading (a thread each); waits until each one streams."""
+    """n sessions whose runs train and whose pages keep reading (a thread each, past the answers to Pause: a page
+    that stops reading is a closed tab, and its run stops); waits until each one streams."""
     out = []
     for _ in range(n):
         p = Session(s)
         p.seen = []
         _train(p)
-        threading.Thread(target=p.read, args=(1, 180), kwargs={"on_msg": lambda m, p=p: p.seen.append(m)},
+        threading.Thread(target=p.read, args=(99, 180), kwargs={"on_msg": lambda m, p=p: p.seen.append(m)},
                          daemon=True).start()
         t0 = time.time()
         while time.time() - t0 < 60 and not any(m.get("msg") in ("process_generating", "process_completed")
@@ -294,6 +338,19 @@ def _held(s: Server, n: int = 2) -> list[Session]:
             time.sleep(0.2)
         out.append(p)
     return out
+
+
+def _pause(holders: list[Session]) -> int:
+    """Pause each holder's run, all at once: joined without a second stream (its reader thread sees the answer), so
+    the pauses land within a second of each other and the pause limit is not spent waiting here. Pauses answered."""
+    events = [p.join("live_pause")[1] for p in holders]
+    t0 = time.time()
+
+    def answered(p, ev):
+        return any(m.get("msg") == "process_completed" and m.get("event_id") == ev and m.get("success") for m in p.seen)
+    while time.time() - t0 < 10 and not all(answered(p, ev) for p, ev in zip(holders, events)):
+        time.sleep(0.1)
+    return sum(answered(p, ev) for p, ev in zip(holders, events))
 
 
 def _free_slots(s: Server, wait: float) -> tuple[bool, float, str]:
@@ -354,16 +411,19 @@ def probe_live(s: Server) -> None:
     # Paused runs (GENLAB_PAUSE_SECONDS=15 here) must give their slots back.
     paused = _held(s)
     streaming = sum(any(m.get("msg") == "process_generating" for m in p.seen) for p in paused)
-    for p in paused:
-        p.call("live_pause", timeout=10)
+    paused_at = time.time()
+    acked = _pause(paused)
     b = Session(s)
     _train(b)
     at_once = _first_update(b, 30)[0]  # both slots are held now: this must be refused
+    t_free = time.time()
     ok, took, msg = _free_slots(s, 60)
-    ok = ok and streaming == 2 and not at_once
-    row("live abuse", "paused runs give their slots back", ok,
-        f"{streaming} runs paused; a new run started after {took:.0f} s" if ok
-        else f"{streaming} runs paused, new run at once: {at_once}; no slot within {took:.0f} s: {msg[:80]!r}")
+    since = t_free + took - paused_at
+    ok = ok and streaming == acked == 2 and not at_once
+    row("live abuse", "paused runs give their slots back (limit 15 s here)", ok,
+        f"{acked} runs paused, a Train refused at once; a new run started {since:.0f} s after the pauses" if ok
+        else f"{streaming} runs streaming, {acked} paused, new run at once: {at_once}; "
+             f"slot {'after %.0f s' % took if ok else 'not within %.0f s' % took}: {msg[:80]!r}")
     for p in paused:
         p.call("live_stop", timeout=10)
 
@@ -383,8 +443,7 @@ def probe_live(s: Server) -> None:
 def probe_floods(s: Server) -> None:
     # Both slots held by paused (watched) runs, then one session sends 255 Trains.
     holders = _held(s)
-    for p in holders:
-        p.call("live_pause", timeout=10)
+    _pause(holders)
     for api, given in (("live_train", dict(a0="number_gan", a1="live")), ("toy_train", dict(a1=5000))):
         x = Session(s)
         codes = {}
@@ -447,12 +506,11 @@ def probe_faults(s: Server) -> Server:
     # Gradio's deep-link snapshots: 20 calls.
     b = Session(s)
     b.call("curve_sample")
-    dl = tmp / "gradio" / "deep_links"
-    n0 = len(list(dl.glob("*"))) if dl.exists() else 0
+    n0 = len(deep_link_files(tmp))
     codes = [b.http.get(s.url + "gradio_api/deep_link", params={"session_hash": b.hash}).status_code for _ in range(20)]
-    n1 = len(list(dl.glob("*"))) if dl.exists() else 0
+    n1 = len(deep_link_files(tmp))
     row("faults", "20 calls to /gradio_api/deep_link", n1 - n0 == 0,
-        f"{n1 - n0} snapshots written ({tmp_mb_of([dl]):.1f} MB in deep_links), HTTP {sorted(set(codes))}")
+        f"{n1 - n0} snapshots written ({tmp_mb_of(deep_link_files(tmp)):.1f} MB in deep_links), HTTP {sorted(set(codes))}")
 
     # Killed mid-run: the next start-up must delete what the dead server left.
     k = Session(s)
@@ -473,12 +531,24 @@ def tmp_mb_of(paths) -> float:
     return sum(tmp_mb(p) if p.is_dir() else p.stat().st_size / 2**20 for p in paths if p.exists())
 
 
-def probe_day(s: Server, sessions: int) -> None:
-    """A short scripted day: sessions that sample, upload, train a few seconds, download, stop and close."""
-    tmp, sizes = s.tmp, []
-    start = tmp_mb(tmp)
+def probe_day(s: Server, sessions: int) -> Server:
+    """A short scripted day: sessions that sample, draw a grid, upload, train a few seconds, download and close; every
+    fourth tab closes mid-run without Stop (a killed tab); halfway the server is killed mid-run and restarted."""
+    tmp, sizes, kill_at, restart = s.tmp, [], sessions // 2, ""
+    start, start_ours = tmp_mb(tmp), ours_mb(tmp)
     face = next(iter(sorted((ROOT / "genlab" / "ui" / "examples" / "hair").glob("*.png"))), None)
     for i in range(sessions):
+        if i == kill_at:
+            k = Session(s)
+            _train(k)
+            _first_update(k, 60)
+            time.sleep(2)
+            orphans = [p for p in tmp.glob("genlab/*") if p.exists()]
+            s.kill()
+            s = Server(s.root, tmp).start()
+            time.sleep(5)
+            restart = (f"server killed mid-run after session {i}: {sum(p.exists() for p in orphans)} of "
+                       f"{len(orphans)} of its folders left after the restart ({s.started_s:.0f} s to answer); ")
         a = Session(s)
         stop = threading.Event()
 
@@ -492,23 +562,34 @@ def probe_day(s: Server, sessions: int) -> None:
                 pass
         threading.Thread(target=heartbeat, daemon=True).start()
         a.call("curve_sample")
+        a.call("clothing_generate", a0=1000 + i)  # a grid of its own seed: a file of its own
         if face:
             a.call("hair_translate", a0=file_data(a.upload("face.png", face.read_bytes())))
         _train(a, model="clothing_gan")
         _first_update(a, 60)
         time.sleep(2)
-        a.call("live_stop", timeout=20)
-        a.call("live_download", timeout=20)
+        if i % 4 != 1:  # every fourth tab is closed mid-run, without Stop
+            a.call("live_stop", timeout=20)
+            a.call("live_download", timeout=20)
         if i % 3 == 0:
             a.call("toy_train", a1=2, timeout=60)
         stop.set()
         a.http.close()
         sizes.append(tmp_mb(tmp))
-    time.sleep(30)
-    end = tmp_mb(tmp)
-    row("faults", f"scripted day: {sessions} sessions sample, upload, train, download, close",
-        (end - start) / sessions < 1, f"temp disk {start:.1f} → max {max(sizes):.1f} → {end:.1f} MB 30 s after the last close "
-                          f"(+{(end - start) / sessions:.2f} MB a session kept)")
+        print(f"  day: session {i + 1} of {sessions}, temp {sizes[-1]:.1f} MB", flush=True)
+    t0 = time.time()
+    while time.time() - t0 < 90 and (live_dirs(tmp) or toy_dirs(tmp)):  # closed tabs: Gradio's unload, then ours
+        time.sleep(2)
+    left = live_dirs(tmp) + toy_dirs(tmp)
+    end, ours = tmp_mb(tmp), ours_mb(tmp)
+    grids = len(list(tmp.glob("genlab/grid-*")))
+    row("faults", f"scripted day: {sessions} sessions sample, draw a grid, upload, train, download, close "
+        f"({sessions // 4} mid-run), one server kill", not left and (ours - start_ours) / sessions < 1,
+        restart + f"{len(left)} run folders left {time.time() - t0:.0f} s after the last close; genlab's temp "
+        f"{start_ours:.1f} → {ours:.1f} MB ({grids} grid PNGs, kept 10 min); all temp {start:.1f} → max "
+        f"{max(sizes):.1f} → {end:.1f} MB, +{(end - start) / sessions:.2f} MB a session, the rest Gradio's cache "
+        f"(uploads, answers, zips), which Gradio deletes after 1 h")
+    return s
 
 
 PROBES = {"files": probe_files, "uploads": probe_uploads, "params": probe_params, "live": probe_live,
@@ -533,10 +614,11 @@ def main() -> None:
         if "faults" in only:
             server = probe_faults(server)
         if "day" in only:
-            probe_day(server, args.sessions)
+            server = probe_day(server, args.sessions)
     finally:
         server.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+        server.log.unlink(missing_ok=True)
     if args.markdown:
         print("\n| area | probe | result | what it saw |\n|---|---|---|---|")
         for r in ROWS:

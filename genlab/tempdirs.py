@@ -14,12 +14,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(os.environ.get("GENLAB_TMP") or Path(tempfile.gettempdir()) / "genlab")
+KEEP: set[Path] = set()  # this process's folders that sweep() never ages out (Gradio's cache: Gradio ages its files)
 
 
-def make(kind: str) -> Path:
-    """A fresh folder ROOT/<kind>-<pid>-<random>."""
+def make(kind: str, keep: bool = False) -> Path:
+    """A fresh folder ROOT/<kind>-<pid>-<random>; with keep, sweep() leaves it while this process lives."""
     ROOT.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir=ROOT))
+    folder = Path(tempfile.mkdtemp(prefix=f"{kind}-{os.getpid()}-", dir=ROOT))
+    if keep:
+        KEEP.add(folder)
+    return folder
 
 
 def remove(folder) -> None:
@@ -59,7 +63,7 @@ def sweep(max_age: float, busy=(), root: Path | None = None) -> tuple[int, int]:
     root = root or ROOT
     if not root.is_dir():
         return 0, 0
-    busy = {Path(b) for b in busy}
+    busy = {Path(b) for b in busy} | KEEP
     n = freed = 0
     now = time.time()
     for folder in root.iterdir():

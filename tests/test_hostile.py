@@ -223,7 +223,7 @@ def test_a_run_that_ends_keeps_only_its_checkpoint_and_closing_deletes_it(boxes,
     next(g)
     run = box["run"]
     live.live_stop(box)
-    assert wait_until(lambda: run.ended)
+    assert wait_until(lambda: run.ended, 120)  # stopping saves a checkpoint: slow on a loaded box
     g.close()
     assert run.path is not None and run.path.exists()
     assert not (run.folder / "run").exists(), "the resume state of a live run outlived it"
@@ -252,13 +252,69 @@ def test_an_ended_runs_files_past_their_age_say_so(boxes, tmp_root, monkeypatch)
     boxes.append(box)
     g = train(box)
     next(g)
+    run = box["run"]
     live.live_stop(box)
+    assert wait_until(lambda: run.ended, 120)  # an ended run's files are the ones kept for Download
     g.close()
     tempdirs = pytest.importorskip("genlab.tempdirs")
     tempdirs.sweep(-1)  # every folder is past its age
     with pytest.raises(gr.Error, match="cleared"):
         live.live_download(box)
 
+
+
+def test_grid_and_picked_face_folders_of_a_killed_server_go_at_the_next_sweep(tmp_path):
+    """The image-GAN tabs' grid PNGs and the Face VAE tab's clicked faces are files of one process: when it dies
+    without cleaning up, the next start-up's sweep must find and delete them."""
+    from genlab import tempdirs
+
+    code = ("from genlab.ui import face_vae, image_gan; "
+            "print(image_gan._grid_folder()); print(face_vae.picked_file(face_vae.browse('all faces', 1)[1][0]))")
+    env = {**os.environ, "GENLAB_TMP": str(tmp_path / "genlab"), "TMPDIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    made = [Path(line) for line in out.stdout.split()]
+    assert len(made) == 2 and all(p.exists() for p in made), made
+    tempdirs.sweep(3600, root=tmp_path / "genlab")  # the process that made them is dead
+    assert not any(p.exists() for p in made), made
+
+
+def test_gradios_cache_is_a_folder_of_this_process_kept_while_it_lives(tmp_path, monkeypatch):
+    """Gradio deletes only the files its own process made: a killed server's cache stayed in the temp folder for good.
+    The app puts it in a genlab.tempdirs folder of its process (the next start-up deletes a dead server's), which the
+    sweep never ages out while the process lives (Gradio ages its own files)."""
+    import app  # noqa: F401  (sets GRADIO_TEMP_DIR before Gradio loads)
+    from gradio.utils import get_upload_folder
+
+    from genlab import tempdirs
+
+    cache = Path(get_upload_folder())
+    assert cache.parent == tempdirs.ROOT and tempdirs._pid(cache) == os.getpid() and cache in tempdirs.KEEP
+    monkeypatch.setattr(tempdirs, "ROOT", tmp_path)
+    kept, other = tempdirs.make("gradio", keep=True), tempdirs.make("grid")
+    tempdirs.sweep(-1)  # everything is past its age
+    assert kept.exists() and not other.exists()
+
+
+def test_a_sessions_uploaded_faces_are_bounded(tmp_path):
+    """Gradio keeps every session's state (up to 500): uploaded faces in the Face VAE groups are tensors there, so
+    each group takes few of them, 8-bit, and they still decode to the face that was uploaded."""
+    from genlab.ui import face_vae
+
+    face = tmp_path / "face.png"
+    Image.effect_noise((80, 80), 60).convert("RGB").save(face)
+    groups = face_vae.empty_groups()
+    for g in face_vae.GROUPS:
+        for _ in range(face_vae.MAX_UPLOADS):
+            groups = face_vae.add_upload(str(face), g, groups)[0]
+    with pytest.raises(gr.Error, match="uploaded faces"):
+        face_vae.add_upload(str(face), "A", groups)
+    kept = sum(m.numel() * m.element_size() for g in groups.values() for m in g if not isinstance(m, str))
+    assert kept <= 300 * 1024, kept  # 3 groups x 8 faces x 3x64x64 bytes = 288 kB; float and 64 a group: 9.4 MB
+    exact = face_vae.upload(str(face), 64)
+    assert (face_vae._face_tensor(groups["A"][0], 64) - exact).abs().max() <= 0.5 / 255 + 1e-6
+    face_vae.add_member(groups, "A", "G/000053.jpg")  # dataset names (no tensor kept) still fit
+    assert len(face_vae.arithmetic(groups, 1, -1, 1)) == 5
 
 # ---- uploads ---------------------------------------------------------------------------------------------------------
 
@@ -399,7 +455,7 @@ def test_a_closed_tab_leaves_no_run_folder_and_deep_links_write_nothing(server):
     a.call("live_stop", timeout=30)
     new = set(h.live_dirs(s.tmp)) - before
     a.http.get(s.url + "gradio_api/deep_link", params={"session_hash": a.hash})
-    assert not (s.tmp / "gradio" / "deep_links").exists() or not any((s.tmp / "gradio" / "deep_links").iterdir())
+    assert not h.deep_link_files(s.tmp)
     stop.set()
     a.http.close()
     assert new and wait_until(lambda: not any(p.exists() for p in new), timeout=60), new

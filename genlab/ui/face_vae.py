@@ -4,14 +4,14 @@ interpolation between two faces' codes.
 
 Dataset faces come from glasses/ under the data root (labels from attributes.csv), else from the demo pack
 (genlab/demo_data, held-out faces only); without either, uploads still work. Group membership lives in a
-gr.State: a dict {"A": [...], "B": [...], "C": [...]} whose members are dataset names ("G/000053.jpg") or uploaded faces (3×S×S tensors).
+gr.State: a dict {"A": [...], "B": [...], "C": [...]} whose members are dataset names ("G/000053.jpg") or uploaded faces
+(3×S×S uint8 tensors). Gradio keeps each session's state (up to 500 sessions), so uploads are bounded: at most
+MAX_UPLOADS a group, 8-bit: 3 × 8 × 12 kB = 288 kB a session at 64 px (float and 64 a group were 9.4 MB).
 """
 from __future__ import annotations
 
 import functools
 import os
-import tempfile
-from pathlib import Path
 
 import gradio as gr
 import torch
@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from genlab import data
 from genlab import images
+from genlab import tempdirs
 from genlab.eval import classifier
 from genlab.eval.faces_vae import judge as p_no_glasses
 from genlab.images import grid_pil, load_face, to_pil
@@ -34,11 +35,14 @@ FILTERS = ["all faces", *vae.CATEGORIES]
 GROUPS = ("A", "B", "C")
 TARGETS = ["reconstruct", "group A", "group B", "group C", "interpolation start", "interpolation end"]
 MAX_MEMBERS = 64  # per group: the mean code of more faces changes little and costs encoder time
+MAX_UPLOADS = 8  # uploaded faces per group: each is a tensor kept in the session's state, not a dataset name
 # Uploads are gr.File, not gr.Image: gr.Image decodes the file inside Gradio's preprocessing, so a non-image, an
 # empty file or a truncated JPEG failed there with a bare "Error". We decode it ourselves (genlab.images) and say
 # what is wrong; a preview image next to each upload shows what was read, with the centre square in red.
 UPLOAD = dict(type="filepath", file_count="single", height=120)
-PICKED = Path(tempfile.gettempdir()) / "genlab-vae-picked"  # clicked dataset faces, as files for the upload slots
+# Clicked dataset faces, as files for the upload slots: a genlab.tempdirs folder of this process (the next start-up
+# deletes a killed server's; the sweep one unused for an hour, and picked_file makes it again).
+PICKED = tempdirs.ROOT / f"vae_picked-{os.getpid()}-faces"
 
 
 def _root():
@@ -66,7 +70,7 @@ def _face_tensor(member, size: int) -> torch.Tensor:
             return vae.load_face_file(member, size, _root())
         except (data.DataError, OSError) as e:
             raise gr.Error(common.public(f"Cannot open the dataset face {member}: {e}")) from None
-    x = member.float()
+    x = member.float() / 255 if member.dtype == torch.uint8 else member.float()
     if x.shape[-1] != size:  # a face uploaded for another model size (a model trained in the page)
         x = F.interpolate(x.unsqueeze(0), size=(size, size), mode="bilinear", antialias=True)[0]
     return x
@@ -145,6 +149,8 @@ def add_member(groups: dict, group: str, member) -> dict:
     groups = {g: list(groups.get(g, [])) for g in GROUPS} if groups else empty_groups()
     if len(groups[group]) >= MAX_MEMBERS:
         raise gr.Error(f"Group {group} already holds {MAX_MEMBERS} faces; clear it first.")
+    if not isinstance(member, str) and sum(not isinstance(m, str) for m in groups[group]) >= MAX_UPLOADS:
+        raise gr.Error(f"Group {group} already holds {MAX_UPLOADS} uploaded faces; add dataset faces or clear it first.")
     groups[group].append(member)
     return groups
 
@@ -174,7 +180,8 @@ def pick(name: str, target: str, groups: dict):
 
 def add_upload(image, group, groups, override=None):
     model = common.model(NAME, override)
-    groups = add_member(groups, group, upload(image, _size(model)))
+    face = (upload(image, _size(model)) * 255).round().to(torch.uint8)  # 8-bit, as the upload was: 1/4 of the memory
+    groups = add_member(groups, group, face)
     return (groups, *group_views(groups))
 
 

@@ -11,8 +11,6 @@ grid size (Model.latents), so an endpoint picked in the grid is redrawn exactly 
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -21,6 +19,7 @@ from pathlib import Path
 import gradio as gr
 import torch
 
+from genlab import tempdirs
 from genlab.images import grid_pil, to_pil
 from genlab.latent import lerp, slerp
 from genlab.registry import MODELS, get
@@ -69,12 +68,13 @@ def scale_for(model, name: str | None = None) -> int:
 
 
 def _grid_folder() -> Path:
-    """A fresh temp folder for one grid PNG; folders older than KEEP_GRIDS_S are removed (no growth on disk)."""
+    """A fresh temp folder for one grid PNG; folders older than KEEP_GRIDS_S are removed (no growth on disk). It is a
+    genlab.tempdirs folder, so the folders of a killed server go at the next start-up."""
     now = time.time()
     with _grids_lock:
         while _grids and now - _grids[0][0] > KEEP_GRIDS_S:
-            shutil.rmtree(_grids.pop(0)[1], ignore_errors=True)
-        folder = Path(tempfile.mkdtemp(prefix="genlab-"))
+            tempdirs.remove(_grids.pop(0)[1])
+        folder = tempdirs.make("grid")
         _grids.append((now, folder))
     return folder
 
