@@ -222,6 +222,7 @@ def test_a_run_that_ends_keeps_only_its_checkpoint_and_closing_deletes_it(boxes,
     g = train(box)
     next(g)
     run = box["run"]
+    assert wait_until(lambda: run.step > 0, 120)  # a run stopped before its first step has nothing to keep
     live.live_stop(box)
     assert wait_until(lambda: run.ended, 120)  # stopping saves a checkpoint: slow on a loaded box
     g.close()
@@ -253,6 +254,7 @@ def test_an_ended_runs_files_past_their_age_say_so(boxes, tmp_root, monkeypatch)
     g = train(box)
     next(g)
     run = box["run"]
+    assert wait_until(lambda: run.step > 0, 120)  # a run stopped before its first step has nothing to keep
     live.live_stop(box)
     assert wait_until(lambda: run.ended, 120)  # an ended run's files are the ones kept for Download
     g.close()
