@@ -33,11 +33,19 @@ RTOL, ATOL = 1e-5, 1e-5  # another CPU's kernels differ by ~1e-7 relative; a ten
 SEED, N, N_IMAGES = 0, 8, 2  # samples drawn; input images (translate and encode cost more per item)
 
 
-def _summary(t: torch.Tensor, values: int = 4) -> list[float]:
+def _summary(t: torch.Tensor) -> list[float]:
     """Sum of absolute values, sum of squares (no cancellation, so a small relative tolerance holds on any
-    machine) and the first few values (a sign or order change)."""
+    machine) and the first four values (a sign or order change)."""
     t = t.detach().double().flatten()
-    return [t.abs().sum().item(), (t * t).sum().item(), *t[:values].tolist()]
+    return [t.abs().sum().item(), (t * t).sum().item(), *t[:4].tolist()]
+
+
+def _layer_summary(t: torch.Tensor) -> list[float]:
+    """Sums of absolute values and squares, of the whole output and of its per-channel means: a scaled bias
+    barely moves the first (a spread-out sum), but moves the second 5-10 times more."""
+    t = t.detach().double()
+    c = t.transpose(0, 1).reshape(t.shape[1], -1).mean(1) if t.dim() > 1 else t
+    return [t.abs().sum().item(), (t * t).sum().item(), c.abs().sum().item(), (c * c).sum().item()]
 
 
 def fingerprint(model) -> dict[str, list[float]]:
@@ -47,7 +55,7 @@ def fingerprint(model) -> dict[str, list[float]]:
     def hook(name):
         def record(_module, _inputs, out):
             key = f"{name}#{sum(k.startswith(name + '#') for k in seen)}"  # the n-th call of that layer
-            seen[key] = _summary(out, values=0)
+            seen[key] = _layer_summary(out)
         return record
 
     # Every layer that holds a tensor: a CycleGAN conv followed by InstanceNorm is invisible in the image when
