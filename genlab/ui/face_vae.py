@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
+from pathlib import Path
 
 import gradio as gr
 import torch
@@ -40,9 +42,10 @@ MAX_UPLOADS = 8  # uploaded faces per group: each is a tensor kept in the sessio
 # empty file or a truncated JPEG failed there with a bare "Error". We decode it ourselves (genlab.images) and say
 # what is wrong; a preview image next to each upload shows what was read, with the centre square in red.
 UPLOAD = dict(type="filepath", file_count="single", height=120)
-# Clicked dataset faces, as files for the upload slots: a genlab.tempdirs folder of this process (the next start-up
-# deletes a killed server's; the sweep one unused for an hour, and picked_file makes it again).
-PICKED = tempdirs.ROOT / f"vae_picked-{os.getpid()}-faces"
+# Clicked dataset faces, as files for the upload slots: one folder shared by every server process, a file per dataset
+# face (so bounded by the dataset, ~9 kB a face, and reused). Not a genlab.tempdirs folder: a picked face served from
+# under that root reached Reconstruct as the slot's previous file (tests/test_e2e.py face_vae_bad_upload; cause not found).
+PICKED = Path(tempfile.gettempdir()) / "genlab-vae-picked"
 
 
 def _root():
