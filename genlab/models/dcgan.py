@@ -57,8 +57,7 @@ class Config:
 
 PRESETS = {
     "book": Config(ema=0.0, channels_last=False),
-    "cpu": Config(width=32, batch_size=64, epochs=25, diffaug="color,translation,cutout", select=True,
-                  select_checkerboard=1.2),
+    "cpu": Config(width=32, batch_size=64, epochs=25, diffaug="color,translation,cutout", select=True),
     "live": Config(width=16, batch_size=64, epochs=3, limit=2048),
     "tiny": Config(width=4, batch_size=4, epochs=1, limit=8),
 }
