@@ -1,17 +1,17 @@
-"""Load: N concurrent gradio_client users against the generate / translate / reconstruct endpoints.
+"""Load: N concurrent browser-like users against the generate / translate / reconstruct endpoints.
 
     python bench/load.py [--users 30,60] [--seconds 60] [--cpu-requests 40] [--leak-requests 1000] [--leak-users 4]
 
 Starts `python app.py` on a free loopback port (nothing else is ever targeted), runs the users for the
 given time (once per number in --users: `--users 30,60` is the class mode, 30 then 60 users against the same
-server), and prints requests, errors, p50/p95 latency per endpoint and the server's peak memory.
+server), and prints requests, errors, p50/p95 latency per endpoint, the server's peak memory and the CPU time of
+the server and of this load generator (they share the machine's cores).
 Next to them, the server's CPU per request of each endpoint: each endpoint alone, --cpu-requests requests from
 4 concurrent users with fresh seeds (no cache hits), the server process's user+system CPU time over that phase
 divided by the requests (files fetched included). A mixed run cannot split CPU time by endpoint; phases can.
-Each user then fetches every file the answer names (gallery tiles, images, the grid PNG) over one
-keep-alive connection, as a browser does; a request's latency includes those fetches.
-(--gradio-downloads makes gradio_client download them itself instead: one new HTTP client per file, so
-the load generator, on the same cores, then costs about as much CPU as the server.) Client timeouts are 120 s.
+A user speaks Gradio's queue protocol as the page does (upload, join, the session's event stream), then fetches
+every file the answer names over the same keep-alive connection and checks each is whole (announced length,
+the image format's end marker); a request's latency includes those fetches. Client timeouts are 120 s.
 
 Then --leak-requests more requests, from --leak-users concurrent clients, against the cheapest real
 endpoints (clothing grid, digits reconstruct, hair translate), printing the server's RSS after 100, 250,
@@ -20,6 +20,8 @@ endpoints (clothing grid, digits reconstruct, hair translate), printing the serv
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import random
 import socket
@@ -29,7 +31,10 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from pathlib import Path
+
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 FACE = next(iter(sorted((ROOT / "genlab" / "ui" / "examples" / "hair").glob("*.png"))), None)
@@ -67,9 +72,9 @@ def start_app(timeout: float = 180) -> tuple[subprocess.Popen, str]:
 
 
 def urls(value) -> list[str]:
-    """Every file URL in an answer (gradio_client with download_files=False leaves FileData dicts)."""
+    """Every file URL in an answer (FileData dicts, in any nesting)."""
     if isinstance(value, dict):
-        if isinstance(value.get("url"), str) and value["url"].startswith("http"):
+        if isinstance(value.get("url"), str) and "/file=" in value["url"]:
             return [value["url"]]
         return [u for v in value.values() for u in urls(v)]
     if isinstance(value, (list, tuple)):
@@ -77,84 +82,128 @@ def urls(value) -> list[str]:
     return []
 
 
+# How each image format ends: a file that stops short of its end marker was cut off (PNG's IEND chunk, JPEG's EOI).
+ENDS = {"image/png": b"IEND\xaeB`\x82", "image/jpeg": b"\xff\xd9"}
+
+
+def complete(r, decode: bool = False):
+    """A fetched file is whole: not empty, the length it announced, an image ends with its format's end marker
+    (WebP: its RIFF length), and with `decode` it decodes to the end (the smoke test; costly for the load itself)."""
+    data, kind = r.content, r.headers.get("content-type", "").split(";")[0]
+    size = r.headers.get("content-length")
+    if not data:
+        raise ValueError("empty file")
+    if size is not None and not r.headers.get("content-encoding") and int(size) != len(data):
+        raise ValueError(f"{len(data)} bytes of {size}")
+    if kind in ENDS and not data.endswith(ENDS[kind]):
+        raise ValueError(f"a {kind} without its end marker ({len(data)} bytes)")
+    if kind == "image/webp" and int.from_bytes(data[4:8], "little") + 8 != len(data):
+        raise ValueError(f"a WebP of {len(data)} bytes announcing {int.from_bytes(data[4:8], 'little') + 8}")
+    if decode and kind.startswith("image/"):
+        Image.open(io.BytesIO(data)).load()
+
+
+def api_table(url: str) -> dict[str, tuple[int, list[bool]]]:
+    """{api_name: (fn_index, [is a gr.State, per input])} from the page's config, as the page itself reads it."""
+    import httpx
+
+    config = httpx.get(url + "config", timeout=120).json()
+    states = {c["id"] for c in config["components"] if c.get("type") == "state"}
+    return {d["api_name"]: (d["id"], [i in states for i in d["inputs"]])
+            for d in config["dependencies"] if d.get("api_name")}
+
+
 class User:
-    """One gradio_client Client plus one keep-alive HTTP client for the files its answers name."""
+    """One browser session: Gradio's queue protocol (upload, join, the session's event stream) and then every file
+    the answer names, all over one keep-alive HTTP connection, as the page's own client does.
 
-    def __init__(self, url: str, gradio_downloads: bool = False, check: bool = False):
+    gradio_client did the same with a thread pool, futures and its own bookkeeping per call: 30 of them on the
+    machine's 2 cores used more CPU than the server they measured (docs/BENCHMARKS.md, Load)."""
+
+    def __init__(self, url: str, api: dict, check: bool = False):
         import httpx
-        from gradio_client import Client
 
-        # A 120 s timeout as a browser would wait: gradio_client's default of 5 s for an upload counted a busy
-        # server's slow upload as an error.
-        self.client = Client(url, verbose=False, download_files=gradio_downloads, httpx_kwargs={"timeout": 120})
         # Idle connections are dropped after 2 s, before uvicorn's 5 s keep-alive timeout closes them under us
         # (a reused connection closed at that moment failed as "peer closed connection" where a browser retries).
-        self.http = None if gradio_downloads else httpx.Client(timeout=120, limits=httpx.Limits(keepalive_expiry=2))
-        self.check = check  # decode every fetched image (the smoke test): a truncated file is an error
+        # 120 s timeouts: a browser waits for a busy server.
+        self.http = httpx.Client(base_url=url, timeout=120, limits=httpx.Limits(keepalive_expiry=2))
+        self.api, self.check = api, check
+        self.session = uuid.uuid4().hex
 
-    def _complete(self, r):
-        """A fetched file is whole: its length is the one announced and an image decodes to the end."""
-        size = r.headers.get("content-length")
-        if size is not None and not r.headers.get("content-encoding") and int(size) != len(r.content):
-            raise ValueError(f"{len(r.content)} bytes of {size}")
-        if not r.content:
-            raise ValueError("empty file")
-        if r.headers.get("content-type", "").startswith("image/"):
-            import io
+    def upload(self, path: Path) -> dict:
+        r = self.http.post("gradio_api/upload", files={"files": (path.name, path.read_bytes(), "image/png")})
+        r.raise_for_status()
+        return {"path": r.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
 
-            from PIL import Image
-            Image.open(io.BytesIO(r.content)).load()
+    def predict(self, api_name: str, *args) -> list:
+        """The answer's data of endpoint api_name, given its inputs other than gr.State (the server holds those)."""
+        fn, states = self.api[api_name]
+        args = iter(args)
+        data = [None if state else next(args) for state in states]
+        r = self.http.post("gradio_api/queue/join", json={"data": data, "event_data": None, "fn_index": fn,
+                                                          "trigger_id": None, "session_hash": self.session})
+        r.raise_for_status()
+        out = None
+        with self.http.stream("GET", "gradio_api/queue/data", params={"session_hash": self.session}) as s:
+            for line in s.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                msg = json.loads(line[5:])
+                if msg.get("msg") == "process_completed":
+                    if not msg.get("success"):
+                        raise RuntimeError(str(msg.get("output", {}).get("error")))
+                    out = msg["output"]["data"]
+                elif msg.get("msg") == "unexpected_error":
+                    raise RuntimeError(str(msg.get("message")))
+                elif msg.get("msg") == "close_stream":
+                    break
+        if out is None:
+            raise RuntimeError("the event stream closed without an answer")
+        return out
 
     def call(self, fn, seed: int):
         try:
-            out = fn(self.client, seed)
+            out = fn(self, seed)
         except Exception as e:
             raise type(e)(f"request: {e}") from None
-        if self.http is not None:
-            for u in dict.fromkeys(urls(out)):  # a file named twice (shown and offered for download) is fetched once
-                try:
-                    r = self.http.get(u)
-                    r.raise_for_status()
-                    if self.check:
-                        self._complete(r)
-                except Exception as e:
-                    raise type(e)(f"fetching a file of the answer: {e}") from None
+        for u in dict.fromkeys(urls(out)):  # a file named twice (shown and offered for download) is fetched once
+            try:
+                r = self.http.get(u)
+                r.raise_for_status()
+                complete(r, self.check)
+            except Exception as e:
+                raise type(e)(f"fetching a file of the answer: {e}") from None
         return out
 
 
 def load_calls():
-    """The mixed load of the 60 s run: grids, a translation and a reconstruction."""
-    from gradio_client import handle_file
-
-    out = [("anime_generate", lambda c, s: c.predict(s, 32, api_name="/anime_generate")),
-           ("clothing_generate", lambda c, s: c.predict(s, 32, api_name="/clothing_generate"))]
+    """The mixed load of the timed runs: grids, a translation and a reconstruction."""
+    out = [("anime_generate", lambda u, s: u.predict("anime_generate", s, 32)),
+           ("clothing_generate", lambda u, s: u.predict("clothing_generate", s, 32))]
     if FACE is not None:
-        out += [("hair_translate", lambda c, s: c.predict(handle_file(str(FACE)), "black2blond", api_name="/hair_translate")),
-                ("vae_reconstruct", lambda c, s: c.predict(handle_file(str(FACE)), api_name="/vae_reconstruct"))]
+        out += [("hair_translate", lambda u, s: u.predict("hair_translate", u.upload(FACE), "black2blond")),
+                ("vae_reconstruct", lambda u, s: u.predict("vae_reconstruct", u.upload(FACE)))]
     return out
 
 
 def leak_calls():
     """The cheapest real endpoints, for the many requests of the memory check."""
-    from gradio_client import handle_file
-
-    out = [("clothing_generate", lambda c, s: c.predict(s, 32, api_name="/clothing_generate")),
-           ("digits_reconstruct", lambda c, s: c.predict(None, s % 10_000, "test digit", api_name="/digits_reconstruct"))]
+    out = [("clothing_generate", lambda u, s: u.predict("clothing_generate", s, 32)),
+           ("digits_reconstruct", lambda u, s: u.predict("digits_reconstruct", None, s % 10_000, "test digit"))]
     if FACE is not None:
-        out.append(("hair_translate", lambda c, s: c.predict(handle_file(str(FACE)), "black2blond",
-                                                           api_name="/hair_translate")))
+        out.append(("hair_translate", lambda u, s: u.predict("hair_translate", u.upload(FACE), "black2blond")))
     return out
 
 
-def load_run(url: str, proc, users: int, seconds: float, gradio_downloads: bool = False, check: bool = False,
-             calls=None) -> dict:
+def load_run(url: str, proc, users: int, seconds: float, check: bool = False, calls=None) -> dict:
     """`users` users, each sending random endpoints with random seeds for `seconds`. Returns
     {"latency": {endpoint: [s]}, "errors": {endpoint: [text]}, "wall", "server_cpu", "client_cpu", "load"}."""
     todo = calls or load_calls()
     results: dict[str, list[float]] = {n: [] for n, _ in todo}
     errors: dict[str, list[str]] = {n: [] for n, _ in todo}
     lock = threading.Lock()
-    clients = [User(url, gradio_downloads, check) for _ in range(users)]  # connected before the clock starts
+    api = api_table(url)
+    clients = [User(url, api, check) for _ in range(users)]
     end = time.time() + seconds
     load0, cpu0, me0, t0 = os.getloadavg()[0], cpu_s(proc.pid), time.process_time(), time.time()
 
@@ -183,7 +232,8 @@ def load_run(url: str, proc, users: int, seconds: float, gradio_downloads: bool 
 def cpu_phases(url: str, proc, n: int, users: int = 4) -> dict[str, float]:
     """Server CPU seconds per request of each endpoint alone: n requests with fresh seeds from `users` clients."""
     out = {}
-    clients = [User(url) for _ in range(users)]
+    api = api_table(url)
+    clients = [User(url, api) for _ in range(users)]
     for k, (name, fn) in enumerate(load_calls()):
         for c in clients:  # warm: the first call of an endpoint loads its model
             c.call(fn, 10**7 + k)
@@ -208,9 +258,8 @@ def cpu_phases(url: str, proc, n: int, users: int = 4) -> dict[str, float]:
     return out
 
 
-def report(url: str, proc, users: int, seconds: float, r: dict, cpu: dict[str, float], gradio_downloads: bool):
-    how = "gradio_client downloads" if gradio_downloads else "files fetched over keep-alive, as a browser does"
-    print(f"\n{users} users for {seconds:.0f} s against {url} (loopback; {how})\n")
+def report(url: str, proc, users: int, seconds: float, r: dict, cpu: dict[str, float]):
+    print(f"\n{users} users for {seconds:.0f} s against {url} (loopback; each a browser-like session)\n")
     print("| endpoint | requests | errors | p50 s | p95 s | server CPU ms / request |\n|---|---|---|---|---|---|")
     for name, lat in r["latency"].items():
         lat = sorted(lat)
@@ -237,7 +286,8 @@ def round_robin(url: str, n: int, users: int, start: int = 0, on_done=None) -> i
     done, errors = [0], [0]
     lock = threading.Lock()
     nxt = iter(range(start, start + n))
-    clients = [User(url) for _ in range(users)]
+    api = api_table(url)
+    clients = [User(url, api) for _ in range(users)]
 
     def user(i: int):
         while True:
@@ -296,8 +346,6 @@ def main():
     p.add_argument("--cpu-requests", type=int, default=40, help="requests per endpoint of the CPU phases (0 skips)")
     p.add_argument("--leak-requests", type=int, default=1000, help="0 skips the memory check")
     p.add_argument("--leak-users", type=int, default=4)
-    p.add_argument("--gradio-downloads", action="store_true",
-                   help="let gradio_client download the answers' files (the method of the first runs)")
     a = p.parse_args()
     proc, url = start_app()
     try:
@@ -305,8 +353,8 @@ def main():
         cpu = cpu_phases(url, proc, a.cpu_requests) if a.cpu_requests > 0 else {}
         if a.seconds > 0:
             for users in (int(u) for u in a.users.split(",")):
-                r = load_run(url, proc, users, a.seconds, a.gradio_downloads)
-                report(url, proc, users, a.seconds, r, cpu, a.gradio_downloads)
+                r = load_run(url, proc, users, a.seconds)
+                report(url, proc, users, a.seconds, r, cpu)
                 sys.stdout.flush()
         elif cpu:
             print("| endpoint | server CPU ms / request |\n|---|---|")
