@@ -130,6 +130,29 @@ def limit_per_session(queue, n: int) -> None:
     queue.push = limited
 
 
+def light_sessions() -> None:
+    """A new browser session starts without a copy of every component's config. Gradio 6.31 builds one per session
+    (362 components, 642 kB, ~115 ms of server CPU: bench/load.py's CPU phases, docs/BENCHMARKS.md) only for its
+    deep-link route, which this app closes (close_deep_links); a component's config is still kept, as Gradio does,
+    once an event of that session updates it. A Gradio whose SessionState sets other attributes keeps its own
+    (tests/test_serving.py compares the two)."""
+    from copy import copy
+
+    from gradio import state_holder
+
+    if hasattr(state_holder.SessionState, "_gradio_init"):  # already done
+        return
+
+    def init(self, blocks):
+        self.blocks_config = copy(blocks.default_config)
+        self.config_values = {}  # Gradio: {id: config_for_block(id) for every block}
+        self.state_data, self._state_ttl, self.is_closed = {}, {}, False
+        self.STATE_TTL_WHEN_CLOSED = 1 if os.getenv("GRADIO_IS_E2E_TEST", None) else 3600
+
+    state_holder.SessionState._gradio_init = state_holder.SessionState.__init__
+    state_holder.SessionState.__init__ = init
+
+
 def close_deep_links(app) -> None:
     """Remove Gradio's GET /gradio_api/deep_link: each call writes the session's whole page state to disk (0.5 MB
     here) and Gradio never deletes it; this page has no deep-link button, so only a script would call it."""
@@ -155,10 +178,11 @@ demo = build()
 demo.queue(default_concurrency_limit=int(os.environ.get("GENLAB_CONCURRENCY", "4")), max_size=256,
            api_open=False)  # /gradio_api/run/<name> would skip the queue and its limits (open off a Space)
 limit_per_session(demo._queue, PER_SESSION)
+light_sessions()
 
 if __name__ == "__main__":
     # Uploads are faces: 20 MB is plenty, and bigger files are refused before they reach a handler.
-    # Gradio keeps a copy of every component's config for each browser session (~0.6 MB here, bench/memory_probe.py)
+    # Gradio keeps each browser session's state (and, without light_sessions, a 0.6 MB copy of the page's config)
     # until 10,000 sessions by default: ~6 GB on a public Space. The 500 most recently used sessions are kept.
     demo.launch(max_file_size="20mb", prevent_thread_lock=True,
                 state_session_capacity=int(os.environ.get("GENLAB_SESSIONS", "500")))

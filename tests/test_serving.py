@@ -1,6 +1,7 @@
 """What keeps the app quick and correct when a class uses it at once: one torch thread per request, images
-written to Gradio's cache atomically, identical grids from a bounded cache, no temp-file growth from grids, and a
-short load of real users against the real app with every answer's files complete."""
+written to Gradio's cache atomically, identical grids from a bounded cache, no temp-file growth from grids, new
+sessions without a copy of the page's config, and a short load of real users against the real app with every
+answer's files complete."""
 from __future__ import annotations
 
 import os
@@ -75,6 +76,36 @@ def test_identical_grids_come_from_a_bounded_cache(monkeypatch):
     os.remove(image_gan._answers[("clothing_gan", 3, 32)][1])  # a pruned file is drawn again, not served missing
     path = image_gan.generate("clothing_gan", 3, 32)[0]
     assert os.path.exists(path) and calls[-1] == (32, 3)
+
+
+def test_a_new_session_starts_without_a_copy_of_the_page_config():
+    """Gradio builds every component's config for each new session (0.6 MB, ~115 ms here) only for deep links,
+    which the app closes; app.light_sessions skips that and must set the same attributes as Gradio's own."""
+    import gradio as gr
+    from gradio import state_holder
+
+    import app
+
+    with gr.Blocks() as demo:
+        box = gr.Textbox()
+        gr.Button().click(lambda v: v, box, box)
+    light = state_holder.SessionState(demo)
+    full = state_holder.SessionState.__new__(state_holder.SessionState)
+    state_holder.SessionState._gradio_init(full, demo)
+    assert state_holder.SessionState.__init__ is not state_holder.SessionState._gradio_init
+    assert light.config_values == {} and len(full.config_values) >= 2
+    assert vars(light).keys() == vars(full).keys()
+    assert "/gradio_api/deep_link" not in [getattr(r, "path", None) for r in _closed(app)]
+
+
+def _closed(app):
+    """The routes of a FastAPI app after app.close_deep_links."""
+    from fastapi import FastAPI
+
+    api = FastAPI()
+    api.get("/gradio_api/deep_link")(lambda: None)
+    app.close_deep_links(api)
+    return api.router.routes
 
 
 def test_a_short_load_gets_every_answer_whole():
