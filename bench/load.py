@@ -28,6 +28,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -57,18 +58,19 @@ def start_app(timeout: float = 180) -> tuple[subprocess.Popen, str]:
         port = s.getsockname()[1]
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
            "GRADIO_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    log = tempfile.TemporaryFile()  # the app's output, shown if it does not start
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     t0 = time.time()
-    while time.time() - t0 < timeout:
+    while time.time() - t0 < timeout and proc.poll() is None:  # an app that exited is not waited for
         try:
             urllib.request.urlopen(url, timeout=1)
             return proc, url
         except OSError:
             time.sleep(0.3)
     proc.kill()
-    raise SystemExit("the app did not start")
+    log.seek(0)
+    raise SystemExit("the app did not start:\n" + log.read().decode(errors="replace")[-2000:])
 
 
 def urls(value) -> list[str]:
