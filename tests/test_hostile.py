@@ -216,7 +216,8 @@ def test_a_toy_run_leaves_no_folder(tmp_root):
     assert not _dirs(tmp_root), _dirs(tmp_root)
 
 
-def test_a_run_that_ends_keeps_only_its_checkpoint_and_closing_deletes_it(boxes, tmp_root):
+def ended_run(boxes):
+    """(box, run) of a live run that took a step and was stopped; stopping saves a checkpoint (slow on a loaded box)."""
     box = {}
     boxes.append(box)
     g = train(box)
@@ -224,8 +225,13 @@ def test_a_run_that_ends_keeps_only_its_checkpoint_and_closing_deletes_it(boxes,
     run = box["run"]
     assert wait_until(lambda: run.step > 0, 120)  # a run stopped before its first step has nothing to keep
     live.live_stop(box)
-    assert wait_until(lambda: run.ended, 120)  # stopping saves a checkpoint: slow on a loaded box
+    assert wait_until(lambda: run.ended, 120)
     g.close()
+    return box, run
+
+
+def test_a_run_that_ends_keeps_only_its_checkpoint_and_closing_deletes_it(boxes, tmp_root):
+    box, run = ended_run(boxes)
     assert run.path is not None and run.path.exists()
     assert not (run.folder / "run").exists(), "the resume state of a live run outlived it"
     live._close(box)
@@ -249,15 +255,7 @@ def test_the_sweep_removes_dead_servers_and_old_folders(tmp_path):
 
 
 def test_an_ended_runs_files_past_their_age_say_so(boxes, tmp_root, monkeypatch):
-    box = {}
-    boxes.append(box)
-    g = train(box)
-    next(g)
-    run = box["run"]
-    assert wait_until(lambda: run.step > 0, 120)  # a run stopped before its first step has nothing to keep
-    live.live_stop(box)
-    assert wait_until(lambda: run.ended, 120)  # an ended run's files are the ones kept for Download
-    g.close()
+    box, _ = ended_run(boxes)  # an ended run's files are the ones kept for Download
     tempdirs = pytest.importorskip("genlab.tempdirs")
     tempdirs.sweep(-1)  # every folder is past its age
     with pytest.raises(gr.Error, match="cleared"):
