@@ -465,6 +465,21 @@ def probe_floods(s: Server) -> None:
     time.sleep(3)
 
 
+def heartbeat(s: Server, a, stop: threading.Event, timeout: float) -> threading.Thread:
+    """Keep client a's tab open as a browser does (Gradio's heartbeat stream) until stop is set or the client closes."""
+    def run():
+        try:
+            with a.http.stream("GET", s.url + f"gradio_api/heartbeat/{a.hash}", timeout=httpx.Timeout(timeout)) as r:
+                for _ in r.iter_lines():
+                    if stop.is_set():
+                        return
+        except Exception:  # the client closed under it: the tab closed
+            pass
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
 def probe_faults(s: Server) -> Server:
     tmp = s.tmp
     # A tab that trains, stops and closes (its heartbeat ends): its run folder must go.
@@ -472,16 +487,7 @@ def probe_faults(s: Server) -> Server:
     before = set(live_dirs(tmp))
     stop = threading.Event()
 
-    def heartbeat():
-        try:
-            with a.http.stream("GET", s.url + f"gradio_api/heartbeat/{a.hash}", timeout=httpx.Timeout(120)) as r:
-                for _ in r.iter_lines():
-                    if stop.is_set():
-                        return
-        except Exception:  # the client closed under it: the tab closed
-            pass
-    hb = threading.Thread(target=heartbeat, daemon=True)
-    hb.start()
+    heartbeat(s, a, stop, 120)
     _train(a)
     _first_update(a, 30)
     time.sleep(3)
@@ -552,15 +558,7 @@ def probe_day(s: Server, sessions: int) -> Server:
         a = Session(s)
         stop = threading.Event()
 
-        def heartbeat(a=a, stop=stop):
-            try:
-                with a.http.stream("GET", s.url + f"gradio_api/heartbeat/{a.hash}", timeout=httpx.Timeout(60)) as r:
-                    for _ in r.iter_lines():
-                        if stop.is_set():
-                            return
-            except Exception:  # the client closed under it: the tab closed
-                pass
-        threading.Thread(target=heartbeat, daemon=True).start()
+        heartbeat(s, a, stop, 60)
         a.call("curve_sample")
         a.call("clothing_generate", a0=1000 + i)  # a grid of its own seed: a file of its own
         if face:
