@@ -254,7 +254,9 @@ class Trainer:
             net, real, real_images = self._judge
             z = noise(2000, self.cfg.z_dim, seed=98, device=self.device).reshape(2000, -1, 1, 1)
             fake = torch.cat([m(z[i:i + 250]) for i in range(0, 2000, 250)]).cpu()
-            out["early_stop"] = out["fid_train_2k"] = metrics.fid(metrics.features(net, fake), real)
+            feats = metrics.features(net, fake)
+            out["early_stop"] = out["fid_train_2k"] = metrics.fid(feats, real)
+            out["recall_train_2k"] = metrics.precision_recall(feats, real)[1]  # logged: FID alone misses lost variety
             if self.cfg.select_checkerboard:
                 out["checkerboard_train_2k"] = metrics.checkerboard_ratio(fake, real_images)
                 if out["checkerboard_train_2k"] > self.cfg.select_checkerboard:
