@@ -214,3 +214,22 @@ def test_anime_select_skips_epochs_with_a_checkerboard():
     t = dcgan.Trainer(replace(dcgan.PRESETS["tiny"], select=True, select_checkerboard=1e-6), data_root=root)
     s = t.score()  # an untrained G's faces have far more period-2 energy than 1e-6 of real faces'
     assert s["checkerboard_train_2k"] > 1e-6 and s["early_stop"] == float("inf") and s["fid_train_2k"] < float("inf")
+
+
+def test_anime_spectral_penalty_is_zero_on_real_faces_and_pushes_a_checkerboard_down():
+    from dataclasses import replace
+
+    root = need_data("anime/faces")
+    assert not dcgan.PRESETS["book"].spectral and not dcgan.PRESETS["cpu"].spectral
+    t = dcgan.Trainer(replace(dcgan.PRESETS["tiny"], spectral=1.0), data_root=root)
+    real = genlab.data.to_signed(t.images)
+    assert t.spectral_penalty(real).item() == pytest.approx(0.0, abs=1e-6)  # the reference itself: no excess
+    board = (torch.arange(64).view(64, 1) + torch.arange(64)) % 2 * 0.4 - 0.2  # a period-2 pattern
+    x = (real + board).requires_grad_()
+    before = t.spectral_penalty(x)
+    assert before.item() > 1.0
+    before.backward()
+    after = t.spectral_penalty((x - 0.5 * x.grad / x.grad.abs().max()).detach())
+    assert after.item() < before.item()  # its gradient removes period-2 energy
+    s = t.train_step(t.images[:4])
+    assert s["loss_spectral"] >= 0 and "loss_spectral" not in dcgan.Trainer(dcgan.PRESETS["tiny"], data_root=root).train_step(t.images[:4])

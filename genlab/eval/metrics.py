@@ -152,24 +152,30 @@ def sharpness_ratio(generated: torch.Tensor, real: torch.Tensor) -> float:
     return laplacian_energy(generated) / laplacian_energy(real)
 
 
-def nyquist_share(images: torch.Tensor, batch: int = 1000) -> float:
-    """Share of spectral power on the Nyquist lines (row or column frequency N/2), over a whole set.
+def nyquist_power(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(power on the Nyquist lines, total power) of a float batch N×C×H×W, summed over it; differentiable.
 
-    Per image and channel: 2-D FFT of the image minus its mean, power |F|². The Nyquist lines hold the
-    period-2 patterns that stride-2 transposed convolutions leave (the checkerboard of Odena et al. 2016,
-    "Deconvolution and Checkerboard Artifacts", Distill). Summed over the set before dividing, so flat
-    images (no power) do not divide by zero. A pure checkerboard scores 1; white noise on N×N about
-    (2N − 1)/(N² − 1), the lines' share of bins."""
-    h, w = images.shape[-2:]
+    Per image and channel: 2-D FFT of the image minus its mean, power |F|². The Nyquist lines (row or
+    column frequency N/2) hold the period-2 patterns that stride-2 transposed convolutions leave (the
+    checkerboard of Odena et al. 2016, "Deconvolution and Checkerboard Artifacts", Distill)."""
+    h, w = x.shape[-2:]
     if h % 2 or w % 2:
         raise ValueError(f"nyquist_share needs even image sizes, got {h}×{w}")
+    p = torch.fft.fft2(x - x.mean(dim=(-2, -1), keepdim=True)).abs().square()
+    # both lines, their crossing counted once
+    on = p[..., h // 2, :].sum() + p[..., :, w // 2].sum() - p[..., h // 2, w // 2].sum()
+    return on, p.sum()
+
+
+def nyquist_share(images: torch.Tensor, batch: int = 1000) -> float:
+    """Share of spectral power on the Nyquist lines over a whole set (see nyquist_power).
+
+    Summed over the set before dividing, so flat images (no power) do not divide by zero. A pure
+    checkerboard scores 1; white noise on N×N about (2N − 1)/(N² − 1), the lines' share of bins."""
     on, total = 0.0, 0.0
     for i in range(0, len(images), batch):
-        x = _unit(images[i:i + batch])
-        p = torch.fft.fft2(x - x.mean(dim=(-2, -1), keepdim=True)).abs().square()
-        total += float(p.sum())
-        # both lines, their crossing counted once
-        on += float(p[..., h // 2, :].sum() + p[..., :, w // 2].sum() - p[..., h // 2, w // 2].sum())
+        a, b = nyquist_power(_unit(images[i:i + batch]))
+        on, total = on + float(a), total + float(b)
     return on / total if total > 0 else 0.0
 
 

@@ -50,6 +50,8 @@ class Config:
     # with select: only epochs whose checkerboard ratio (genlab.eval.metrics) against those training faces is
     # at most this compete (0 = any): FID barely sees a faint period-2 pattern that the eye sees on every face
     select_checkerboard: float = 0.0
+    # weight of a penalty on G for period-2 energy above the training faces' (0 = off); see Trainer.spectral_penalty
+    spectral: float = 0.0
     channels_last: bool = True  # faster convolutions on oneDNN CPUs
     limit: int = 0  # 0 = every training image
     seed: int = 0
@@ -168,6 +170,8 @@ class Trainer:
         self.bce = nn.BCELoss()
         self.fixed = noise(32, cfg.z_dim, seed=1234, device=device).reshape(32, cfg.z_dim, 1, 1)
         self._judge = None  # the shipped anime evaluation network and its features of real faces (select)
+        if cfg.spectral:  # the training faces' share of spectral power on the Nyquist lines, fixed for the run
+            self.real_nyquist = metrics.nyquist_share(self.images)
 
     def batches(self, epoch: int):
         g = torch.Generator().manual_seed(self.cfg.seed * 1000 + epoch)
@@ -192,12 +196,26 @@ class Trainer:
         # G: the non-saturating loss −log D(G(z)); D frozen meanwhile, so backward skips D's weight gradients
         with frozen(self.D):
             loss_g = self.bce(self.D(aug(fake)), ones)
+            out = {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+            if self.cfg.spectral:
+                penalty = self.spectral_penalty(fake)
+                out["loss_spectral"] = penalty.item()
+                loss_g = loss_g + self.cfg.spectral * penalty
             if self.train_only != "D":
                 self.opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 self.opt_g.step()
                 self._update_ema()
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+        return out
+
+    def spectral_penalty(self, fake: torch.Tensor) -> torch.Tensor:
+        """max(0, log(Nyquist share of G's batch ÷ that of the training faces)): zero while G paints no more
+        period-2 energy than real faces hold, growing with the checkerboard that stride-2 transposed
+        convolutions leave. A spectral regulariser in the spirit of Durall et al. 2020 ("Watch your
+        Up-Convolution", CVPR), which matches G's whole power spectrum to the data's; here only the Nyquist
+        lines, where this artifact lives, so the rest of the spectrum (sharpness) is left to the GAN loss."""
+        on, total = metrics.nyquist_power(fake.float())
+        return torch.relu(torch.log(on / total / self.real_nyquist))
 
     @torch.no_grad()
     def _update_ema(self) -> None:
