@@ -97,7 +97,7 @@ def child(kind: str, name: str, preset: str, seconds: float) -> None:
         while run.step < 1 or run.elapsed < 3:
             time.sleep(0.01)
         t, step = time.perf_counter(), run.step
-        run.stop_event.set()
+        run.control.stop()
         last_step = t
         while run.thread.is_alive():
             if run.step != step:

@@ -3,6 +3,8 @@
     for ev in train("number_gan"):            # ev.kind: start, step, preview, epoch, checkpoint, done
         ...
 
+The run's settings are train()'s parameters; what another thread changes while it trains (stop, pause, train
+one side: the CLI's Ctrl-C, the live tab's buttons) is one Control object, read by the loop between steps.
 Resume state (all networks, optimisers, RNG, counters) lives in a git-ignored run folder and is
 written atomically at every epoch end and when a run stops; `resume=True` continues from it.
 """
@@ -42,6 +44,42 @@ class Event:
     items_per_s: float = 0.0
     total_steps: int = 0
     reason: str = ""  # on done: finished | early_stop | stopped | time_cap | diverged
+
+
+@dataclass(eq=False)
+class Control:
+    """A run's runtime controls, flipped from another thread while the loop trains; it reads them between steps.
+
+    stop() / pause() / resume() set threading.Events; `train_only` ("D", "G" or None) is one attribute write,
+    applied from the next step to a Trainer whose Spec has train_one_side (ignored for the others).
+    quick_stop: on a stop, skip the final score and the resume state and only write the checkpoint, so the loop
+    ends within a fraction of a second (the live tab: scoring loads an eval classifier; nobody resumes there).
+    `trainer` is set by the loop once the Trainer is built (and restored), before the first event: the live tab
+    reads its dataset and draws grids from it between steps (the loop is suspended at a yield then)."""
+
+    train_only: str | None = None
+    quick_stop: bool = False
+    trainer: object = None
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _pause: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._pause.clear()  # a stopped run is not paused: it ends at once
+
+    def pause(self) -> None:
+        self._pause.set()
+
+    def resume(self) -> None:
+        self._pause.clear()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return self._pause.is_set()
 
 
 class EarlyStop:
@@ -87,25 +125,23 @@ def _batch_size(batch) -> int:
     return 1
 
 
-def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=None, data=None,
-          out: str | Path | None = None, run_dir: str | Path | None = None, resume: bool = False,
-          device: str = "cpu", stop: threading.Event | None = None, pause: threading.Event | None = None,
-          preview_every: int | None = 0, max_seconds: float | None = None, command: str | None = None,
-          save: bool = True, on_trainer=None, quick_stop: bool = False, demo: bool = False):
+def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, data=None, device: str = "cpu",
+          out: str | Path | None = None, run_dir: str | Path | None = None, resume: bool = False, save: bool = True,
+          max_seconds: float | None = None, preview_every: int | None = 0, demo: bool = False,
+          command: str | None = None, control: Control | None = None):
     """Train a registered model and yield Events.
 
-    preview_every: steps between preview grids (0: once per epoch, None: never). stop: set it to end the run at
-    the next step (state is saved). pause: while set, the loop waits. max_seconds: a time cap.
-    out: checkpoint folder written at the end (default checkpoints/<name>); save=False writes none.
-    on_trainer: called with the Trainer once it is built (and restored), before the first event; the live tab
-    keeps it to flip `train_only` mid-run and to draw grids between steps (the loop is suspended at a yield then).
-    quick_stop: on a Stop, skip the final score and the resume state and only write the checkpoint, so the loop
-    ends within a fraction of a second (the live tab: scoring loads an eval classifier; nobody resumes there).
-    demo: where the data root lacks the model's data, train on the demo pack (genlab/demo_data) instead of
-    failing (the live tab and the CLI's live preset; never what ships).
+    preset, overrides: the config (a preset with some fields replaced). data: the data root (default: genlab.data's
+    resolution); demo: where that root lacks the model's data, train on the demo pack (genlab/demo_data) instead of
+    failing (the live tab and the CLI's live preset; never what ships). out: checkpoint folder written at the end
+    (default checkpoints/<name>); save=False writes none and no resume state. run_dir: resume state (default
+    runs/<name>); resume=True continues from it. max_seconds: a cap on training time. preview_every: steps between
+    preview grids (0: once per epoch, None: never). command: recorded in the card (default: this process's argv).
+    control: stop / pause / train one side from another thread (Control); a run without one trains to the end.
     """
     spec = get(name)
-    cfg = cfg or spec.config(preset, **(overrides or {}))
+    control = control or Control()
+    cfg = spec.config(preset, **(overrides or {}))
     run_dir = Path(run_dir) if run_dir else RUNS / name
     state_path = run_dir / "state.pt"
     out = Path(out) if out else spec.checkpoint
@@ -133,8 +169,8 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
         torch.set_rng_state(st["rng"])
 
     total = cfg.epochs * trainer.steps_per_epoch
-    if on_trainer is not None:
-        on_trainer(trainer)
+    control.trainer = trainer
+    one_side = spec.train_one_side
 
     def save_state():
         if save:
@@ -149,7 +185,7 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
         if best is not None and reason in ("early_stop", "finished"):
             best_epoch = best["epoch"]
             trainer.model.load_state_dict(best["weights"])  # ship the weights EarlyStop scored best
-        quick = quick_stop and reason == "stopped"
+        quick = control.quick_stop and reason == "stopped"
         metrics = {} if quick else trainer.score()
         model = trainer.shipped()  # finalised here, whatever ran before (e.g. BatchNorm statistics of averaged weights)
         if save and step > 0:
@@ -173,9 +209,8 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
     t0 = time.perf_counter()
     seconds0 = train_seconds
     items = 0
-    stopped = lambda: stop is not None and stop.is_set()  # noqa: E731
     while epoch < cfg.epochs:
-        if stopped():  # checked before the epoch draws a batch, so the saved RNG state is exact
+        if control.stopped:  # checked before the epoch draws a batch, so the saved RNG state is exact
             yield from finish("stopped", f"Stopped at step {step}.")
             return
         sums, count = {}, 0
@@ -185,9 +220,11 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
                 skip -= 1
                 in_epoch += 1
                 continue
-            while pause is not None and pause.is_set() and not stopped():
+            while control.paused and not control.stopped:
                 time.sleep(0.05)
                 t0 = time.perf_counter() - (train_seconds - seconds0)  # paused time is not training time
+            if one_side:
+                trainer.train_only = control.train_only  # the trainer reads it in its step
             losses = trainer.train_step(batch)
             step += 1
             in_epoch += 1
@@ -206,7 +243,7 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, cfg=
             yield Event("step", step, epoch, losses=losses, elapsed=train_seconds, items_per_s=rate, total_steps=total)
             if preview_every and step % preview_every == 0:
                 yield Event("preview", step, epoch, preview=trainer.preview(), elapsed=train_seconds, total_steps=total)
-            if stopped():
+            if control.stopped:
                 yield from finish("stopped", f"Stopped at step {step}.")
                 return
             if max_seconds is not None and train_seconds - seconds0 >= max_seconds:

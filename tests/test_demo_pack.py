@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
-import threading
 
 import pytest
 import torch
@@ -16,7 +15,7 @@ from conftest import ROOT, need_data
 from genlab import data, demo_pack
 from genlab.models import vae
 from genlab.registry import MODELS
-from genlab.training import train
+from genlab.training import Control, train
 
 PACK = data.PACK
 IMAGE_FOLDERS = ["anime/faces", "glasses/G", "glasses/NoG", "hair/black", "hair/blond"]
@@ -119,16 +118,14 @@ def test_a_demo_run_trains_on_the_pack(name, monkeypatch, tmp_path):
     monkeypatch.setenv("GENLAB_DATA", str(tmp_path))
     with pytest.raises(genlab.DataError):  # what ships never trains on the pack
         list(train(name, "tiny", save=False))
-    kept, stop = {}, threading.Event()
-    events = []
-    for ev in train(name, "tiny", save=False, demo=True, stop=stop, quick_stop=True,
-                    on_trainer=lambda t: kept.setdefault("t", t)):
+    control, events = Control(quick_stop=True), []
+    for ev in train(name, "tiny", save=False, demo=True, control=control):
         events.append(ev)
         if ev.kind == "step":
-            stop.set()  # one step is enough (and a quick stop skips the final score, as in the live tab)
+            control.stop()  # one step is enough (and a quick stop skips the final score, as in the live tab)
     assert events[0].kind == "start" and "demo pack" in events[0].message
-    assert events[-1].kind == "done" and kept["t"].dataset["source"] == "demo pack"
-    kept["t"].preview()
+    assert events[-1].kind == "done" and control.trainer.dataset["source"] == "demo pack"
+    control.trainer.preview()
 
 
 def test_cli_cpu_preset_says_it_needs_the_full_data(tmp_path):

@@ -3,7 +3,6 @@ and "use it" hands a loadable model to the session. Toy models only, so the file
 from __future__ import annotations
 
 import math
-import threading
 import time
 import zipfile
 
@@ -16,7 +15,7 @@ from PIL import Image
 from conftest import need_data
 from genlab.models import curve, numbers
 from genlab.registry import get
-from genlab.training import train
+from genlab.training import Control, train
 from genlab.ui import live
 
 
@@ -56,12 +55,12 @@ def wait_steps(run, n=5, timeout=10.0):
         time.sleep(0.01)
 
 
-def test_on_trainer_hook_gets_the_trainer_before_the_first_event(tmp_path):
-    seen = []
-    events = train("number_gan", "tiny", out=tmp_path / "ck", save=False, preview_every=None,
-                   on_trainer=seen.append)
+def test_the_control_holds_the_trainer_before_the_first_event(tmp_path):
+    control = Control()
+    events = train("number_gan", "tiny", out=tmp_path / "ck", save=False, preview_every=None, control=control)
+    assert control.trainer is None
     first = next(events)
-    assert first.kind == "start" and len(seen) == 1 and isinstance(seen[0], numbers.Trainer)
+    assert first.kind == "start" and isinstance(control.trainer, numbers.Trainer)
     assert [e.kind for e in events][-1] == "done"
 
 
@@ -70,7 +69,7 @@ def test_stop_ends_the_worker_within_a_second(_fast):
     run = box["run"]
     wait_steps(run, 20)
     t = time.perf_counter()
-    run.stop_event.set()
+    run.control.stop()
     run.thread.join(1.0)
     took = time.perf_counter() - t
     assert not run.thread.is_alive() and took < 1.0, f"worker still alive {took:.2f} s after Stop"
@@ -187,7 +186,7 @@ def test_stop_ends_a_clothing_run_within_a_second_and_the_checkpoint_still_works
     run = box["run"]
     wait_steps(run, 5, timeout=60)
     t = time.perf_counter()
-    run.stop_event.set()
+    run.control.stop()
     run.thread.join(1.0)
     took = time.perf_counter() - t
     assert not run.thread.is_alive() and took <= 1.0, f"worker still alive {took:.2f} s after Stop"
@@ -202,12 +201,12 @@ def test_stop_ends_a_clothing_run_within_a_second_and_the_checkpoint_still_works
 def test_quick_stop_skips_the_score_and_the_resume_state_but_writes_the_checkpoint(tmp_path, monkeypatch):
     scored = []
     monkeypatch.setattr(numbers.Trainer, "score", lambda self: scored.append(1) or {"early_stop": 0.0})
-    stop, events = threading.Event(), []
-    for ev in train("number_gan", "live", out=tmp_path / "ck", run_dir=tmp_path / "run", stop=stop,
-                    preview_every=None, quick_stop=True):
+    control, events = Control(quick_stop=True), []
+    for ev in train("number_gan", "live", out=tmp_path / "ck", run_dir=tmp_path / "run", control=control,
+                    preview_every=None):
         events.append(ev)
         if ev.kind == "step" and ev.step == 3:
-            stop.set()
+            control.stop()
     done = events[-1]
     assert done.reason == "stopped" and done.step == 3 and done.path == tmp_path / "ck"
     assert not scored and not (tmp_path / "run" / "state.pt").exists()
@@ -261,7 +260,7 @@ def test_updates_are_spaced_but_the_end_goes_out_at_once(_fast, monkeypatch):
         times.append(time.perf_counter())
     assert min(b - a for a, b in zip(times, times[1:])) >= 0.45
     run = box["run"]
-    run.stop_event.set()
+    run.control.stop()
     run.thread.join(2)
     t = time.perf_counter()
     outs = list(g)

@@ -2,27 +2,23 @@
 averaged weights come with BatchNorm statistics measured for them, not the stale ones of the raw G."""
 from __future__ import annotations
 
-import threading
-
 import torch
 
 import genlab
 from conftest import need_data
-from genlab.training import train
+from genlab.training import Control, train
 
 
 def test_quick_stop_ships_batchnorm_statistics_of_the_averaged_generator(tmp_path):
     root = need_data("anime/faces")
-    stop = threading.Event()
-    kept = {}
+    control = Control(quick_stop=True)
     for ev in train("anime_dcgan", "tiny", {"epochs": 3, "limit": 16}, data=root, out=tmp_path / "ck",
-                    run_dir=tmp_path / "run", stop=stop, quick_stop=True, preview_every=None,
-                    on_trainer=lambda t: kept.setdefault("t", t)):
+                    run_dir=tmp_path / "run", control=control, preview_every=None):
         if ev.kind == "step" and ev.step == 5:
-            stop.set()
+            control.stop()
     assert ev.reason == "stopped"
     shipped = genlab.load("anime_dcgan", tmp_path / "ck")
-    expect = kept["t"]._ready()  # statistics re-measured for the weights that were saved
+    expect = control.trainer._ready()  # statistics re-measured for the weights that were saved
     for (name, got), want in zip(shipped.G.state_dict().items(), expect.G.state_dict().values()):
         assert torch.equal(got, want), name
 

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 import torch
 
 import genlab
-from genlab.training import EarlyStop, train
+from genlab.training import Control, EarlyStop, train
 
 
 def kinds(events):
@@ -42,14 +41,14 @@ def test_early_stop_ends_run(tmp_path):
 
 
 def test_stop_then_resume_continues(tmp_path):
-    stop = threading.Event()
+    control = Control()
     run = tmp_path / "run"
     steps = []
-    for ev in train("number_gan", "tiny", {"epochs": 4}, run_dir=run, out=tmp_path / "ck", stop=stop):
+    for ev in train("number_gan", "tiny", {"epochs": 4}, run_dir=run, out=tmp_path / "ck", control=control):
         if ev.kind == "step":
             steps.append(ev.step)
             if ev.step == 5:
-                stop.set()
+                control.stop()
     assert ev.reason == "stopped" and steps[-1] == 5
     assert (run / "state.pt").is_file()
     evs = list(train("number_gan", "tiny", {"epochs": 4}, run_dir=run, out=tmp_path / "ck", resume=True))
@@ -58,13 +57,27 @@ def test_stop_then_resume_continues(tmp_path):
     assert evs[-1].reason == "finished"
 
 
+def test_control_train_only_reaches_the_trainer_from_the_next_step(monkeypatch):
+    """The live tab's "train only" switch: Control.train_only is handed to the trainer before each step."""
+    from genlab.models import numbers
+
+    seen, orig = [], numbers.Trainer.train_step
+    monkeypatch.setattr(numbers.Trainer, "train_step", lambda self, b: (seen.append(self.train_only), orig(self, b))[1])
+    control = Control(train_only="D")
+    for ev in train("number_gan", "tiny", {"epochs": 2}, save=False, preview_every=None, control=control):
+        if ev.kind == "step" and ev.step == 2:
+            control.train_only = "G"
+    assert ev.reason == "finished" and seen == ["D", "D", "G", "G"]
+
+
 def test_resume_equals_uninterrupted(tmp_path):
     """Stopping at an epoch boundary and resuming gives the same weights as one straight run."""
     straight = list(train("number_gan", "tiny", {"epochs": 4}, run_dir=tmp_path / "a", out=tmp_path / "ca"))
-    stop = threading.Event()
-    for ev in train("number_gan", "tiny", {"epochs": 4}, run_dir=tmp_path / "b", out=tmp_path / "cb", stop=stop):
+    control = Control()
+    for ev in train("number_gan", "tiny", {"epochs": 4}, run_dir=tmp_path / "b", out=tmp_path / "cb",
+                    control=control):
         if ev.kind == "epoch" and ev.epoch == 2:
-            stop.set()
+            control.stop()
     list(train("number_gan", "tiny", {"epochs": 4}, run_dir=tmp_path / "b", out=tmp_path / "cb", resume=True))
     a, b = genlab.load("number_gan", tmp_path / "ca"), genlab.load("number_gan", tmp_path / "cb")
     assert straight[-1].reason == "finished"

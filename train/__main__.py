@@ -11,7 +11,6 @@ import os
 import shlex
 import signal
 import sys
-import threading
 from dataclasses import fields
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import torch  # noqa: E402
 
 from genlab import MODELS, CheckpointError, DataError  # noqa: E402
 from genlab.registry import get  # noqa: E402
-from genlab.training import train  # noqa: E402
+from genlab.training import Control, train  # noqa: E402
 
 DEMO_PRESETS = ("live",)  # may fall back to the demo pack; cpu, book (and tiny, for tests) need the full data
 
@@ -100,13 +99,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(a.threads)
     if a.device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
-    stop = threading.Event()
+    control = Control()
 
     def on_sigint(*_):
-        if stop.is_set():
+        if control.stopped:
             raise KeyboardInterrupt
         print("\nstopping: saving the run state (Ctrl-C again to abort without saving)", file=sys.stderr)
-        stop.set()
+        control.stop()
 
     signal.signal(signal.SIGINT, on_sigint)
     signal.signal(signal.SIGTERM, on_sigint)
@@ -116,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = None
     try:
         for ev in train(name, a.preset, overrides, data=a.data, out=a.out, run_dir=a.run_dir, resume=a.resume,
-                        device=a.device, stop=stop, max_seconds=a.max_seconds, command=command,
+                        device=a.device, control=control, max_seconds=a.max_seconds, command=command,
                         preview_every=0 if a.preview_dir else None, demo=a.preset in DEMO_PRESETS):
             if ev.kind == "start":
                 print(ev.message)

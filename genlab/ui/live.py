@@ -33,7 +33,7 @@ from PIL import Image
 import genlab
 from genlab import tempdirs
 from genlab.registry import MODELS, get
-from genlab.training import train
+from genlab.training import Control, train
 
 from . import common
 
@@ -224,12 +224,10 @@ class Run:
                  cap: float | None = None):
         self.name, self.preset, self.overrides = name, preset, overrides
         self.interval, self.cap = interval, RUN_SECONDS if cap is None else cap
-        self.train_only = train_only
         self.folder = tempdirs.make(f"live-{name}")
-        self.stop_event, self.pause_event = threading.Event(), threading.Event()
+        self.control = Control(train_only=train_only, quick_stop=True)  # Stop must end the run now: no final score
         self.news = threading.Event()  # set when a grid or the end arrives: the page wakes at once
         self.lock = threading.Lock()
-        self.trainer = None
         self.data = ""  # the trainer's dataset name: the status says which data (full or demo pack) it trains on
         self.step = self.epoch = self.total = self.items = 0
         self.first_step = None  # (step, elapsed) at the first step: setup time stays out of the rate
@@ -257,12 +255,6 @@ class Run:
         self.thread.start()
         return self
 
-    def _got_trainer(self, trainer) -> None:
-        self.trainer = trainer
-        ds = getattr(trainer, "dataset", {})
-        self.data = f"{ds.get('name', '')} ({ds['size']:,} items)" if "size" in ds else ds.get("name", "")
-        if hasattr(trainer, "train_only"):
-            trainer.train_only = self.train_only
 
     def _grid(self, step: int) -> None:
         """Draw the fixed-noise grid. Runs in the worker while the loop waits at a yield, so it is safe.
@@ -270,7 +262,7 @@ class Run:
         The PNG is encoded once, here (fast, level 1), and written to a file: the page is handed the path, so
         Gradio copies the file instead of encoding the image again (level 6) in the server on every grid."""
         t = time.perf_counter()
-        img = self.trainer.preview().convert("RGB")
+        img = self.control.trainer.preview().convert("RGB")
         if img.width < 512:  # crisp pixels at a readable size
             k = max(1, 512 // img.width)
             img = img.resize((img.width * k, img.height * k), Image.NEAREST)
@@ -298,15 +290,14 @@ class Run:
     def _work(self) -> None:
         try:
             for ev in train(self.name, self.preset, self.overrides, out=self.folder / self.name,
-                            run_dir=self.folder / "run", stop=self.stop_event, pause=self.pause_event,
-                            preview_every=None, max_seconds=self.cap, on_trainer=self._got_trainer,
-                            quick_stop=True, demo=True,
+                            run_dir=self.folder / "run", control=self.control, preview_every=None,
+                            max_seconds=self.cap, demo=True,
                             command=f"GenLab live tab: {self.name} --preset {self.preset} {self.overrides}"):
                 self._on_event(ev)
         except Exception as e:  # missing data, bad config: shown in the page, never a dead thread in silence
             self.error = common.public(f"{self.name} could not train: {type(e).__name__}: {e}")
         finally:
-            self.trainer = None  # free nets, optimisers and data now; the session may live on for an hour
+            self.control.trainer = None  # free nets, optimisers and data now; the session may live on for an hour
             tempdirs.remove(self.folder / "run")  # resume state: nothing here resumes a live run
             self.ended = True
             if self.slot:
@@ -316,6 +307,8 @@ class Run:
 
     def _on_event(self, ev) -> None:
         if ev.kind == "start":
+            ds = getattr(self.control.trainer, "dataset", {})
+            self.data = f"{ds.get('name', '')} ({ds['size']:,} items)" if "size" in ds else ds.get("name", "")
             self.total = ev.total_steps
             self._grid(0)  # the first grid before any step: the page shows something within a second
         elif ev.kind == "step":  # every step: kept to a few microseconds (number_gan takes ~2 ms a step)
@@ -350,8 +343,7 @@ class Run:
 
     # page side -------------------------------------------------------------------------------------------
     def stop(self, wait: float = 0.0) -> None:
-        self.stop_event.set()
-        self.pause_event.clear()
+        self.control.stop()
         if wait and self.thread.is_alive():
             self.thread.join(wait)
 
@@ -397,7 +389,7 @@ class Run:
             state = f"**{self.reason}**: {self.message}"
             if self.path:
                 state += " Download the checkpoint or press *Use it*."
-        elif self.pause_event.is_set():
+        elif self.control.paused:
             state = f"**paused** (the run stops if not resumed within {_clock(self.time_left())})"
         else:
             state = f"training · {self.eta()}"
@@ -552,7 +544,7 @@ def live_pause(box):
     if run.ended:
         return "The run has ended."
     run.paused_at = run.paused_at or time.perf_counter()
-    run.pause_event.set()
+    run.control.pause()
     return (f"Paused at step {run.step:,}: the worker is idle until Resume. After {_clock(PAUSE_SECONDS)} paused "
             "the run stops and gives its slot to others.")
 
@@ -561,7 +553,7 @@ def live_resume(box):
     run = _run(box)
     if run.ended:
         return "The run has ended; press Train for a new one."
-    run.pause_event.clear()
+    run.control.resume()
     run.paused_at = None
     return "Resumed."
 
@@ -573,10 +565,7 @@ def live_train_only(choice, box):
     run = _run(box, need=False)
     if run is None or run.ended:
         return f"Train only: {choice} (applies when you press Train)."
-    run.train_only = TRAIN_ONLY[choice]
-    trainer = run.trainer
-    if trainer is not None and hasattr(trainer, "train_only"):
-        trainer.train_only = run.train_only  # one attribute write; the trainer reads it each step
+    run.control.train_only = TRAIN_ONLY[choice]  # one attribute write; the loop hands it on before each step
     return f"Train only: {choice}, from step {run.step + 1:,}."
 
 

@@ -10,7 +10,7 @@ import genlab
 from genlab import tempdirs
 from genlab.models import curve, numbers
 from genlab.registry import of_kind
-from genlab.training import train
+from genlab.training import Control, train
 
 from . import common
 
@@ -53,10 +53,10 @@ def train_toy(name, epochs, seed, state):
     # About 20 plots per run: one every few epochs, as the book prints them.
     steps_per_epoch = STEPS_PER_EPOCH[name]
     every = max(1, epochs // 20) * steps_per_epoch
-    stop = threading.Event()
+    control = Control()
     plot, status = None, ""
     try:
-        for ev in train(name, "live", {"epochs": epochs, "seed": seed}, out=folder, run_dir=folder, stop=stop,
+        for ev in train(name, "live", {"epochs": epochs, "seed": seed}, out=folder, run_dir=folder, control=control,
                         preview_every=every, max_seconds=TRAIN_SECONDS, command=f"GenLab page: train {name}"):
             if ev.kind == "epoch":
                 shown = ", ".join(f"{k} {v:.3g}" for k, v in {**ev.losses, **ev.metrics}.items() if k != "early_stop")
@@ -72,7 +72,7 @@ def train_toy(name, epochs, seed, state):
                     msg += " The samplers above now use this model (in this browser session only)."
                 yield plot, msg, state
     finally:
-        stop.set()  # a cancelled request ends the loop at its next step
+        control.stop()  # a cancelled request ends the loop at its next step
         tempdirs.remove(folder)  # the model is loaded in memory; its folder is not needed any more
         _toy_slots.release()
 
