@@ -47,7 +47,7 @@ def child(kind: str, name: str, preset: str, seconds: float) -> None:
     import torch
 
     torch.set_num_threads(1)
-    from genlab.ui import live
+    from genlab.ui import live, live_worker
 
     cfg = live.config(name, preset)
     m, first = {}, None
@@ -66,10 +66,10 @@ def child(kind: str, name: str, preset: str, seconds: float) -> None:
         import gradio as gr
         from gradio import processing_utils
 
-        live._warm_up()  # the app does this at startup
-        live.RUN_SECONDS = seconds
-        live.train = _timed(live.train, m)
-        draw = live.Run._grid
+        live.warm_up()  # the app does this at startup
+        live_worker.RUN_SECONDS = seconds
+        live_worker.train = _timed(live_worker.train, m)
+        draw = live_worker.Run._grid
 
         def grid(run, step):  # the loop's thread draws the grids: their CPU is the tab's, not training's
             t = time.thread_time()
@@ -77,7 +77,7 @@ def child(kind: str, name: str, preset: str, seconds: float) -> None:
             if "cpu0" in m and "cpu1" not in m:
                 m["grid_cpu"] = m.get("grid_cpu", 0.0) + time.thread_time() - t
 
-        live.Run._grid = grid
+        live_worker.Run._grid = grid
         outputs = (gr.Image(type="pil", format="png", interactive=False), gr.Markdown(),
                    gr.LinePlot(x="step", y="loss", color="term"))
         box, t0 = {}, time.perf_counter()
@@ -92,8 +92,8 @@ def child(kind: str, name: str, preset: str, seconds: float) -> None:
                     json.dumps(out.model_dump() if hasattr(out, "model_dump") else out, default=str)
         box["run"].close()
     if kind == "stop":  # Stop after 3 s of training: when do the steps stop, when does the worker end?
-        live.RUN_SECONDS = 600
-        run = live.Run(name, preset, {}, interval=1.0).start()
+        live_worker.RUN_SECONDS = 600
+        run = live_worker.Run(name, preset, {}, interval=1.0).start()
         while run.step < 1 or run.elapsed < 3:
             time.sleep(0.01)
         t, step = time.perf_counter(), run.step

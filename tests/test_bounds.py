@@ -229,9 +229,9 @@ def test_live_batch_is_bounded_by_pixels():
 def test_scrub_position_is_bounded():
     from PIL import Image
 
-    from genlab.ui import live
+    from genlab.ui import live, live_worker
 
-    run = live.Run("number_gan", "tiny", {})
+    run = live_worker.Run("number_gan", "tiny", {})
     try:
         buf = io.BytesIO()
         Image.new("RGB", (4, 4)).save(buf, "PNG")

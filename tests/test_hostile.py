@@ -21,7 +21,7 @@ import gradio as gr
 import pytest
 from PIL import Image
 
-from genlab.ui import live
+from genlab.ui import live, live_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,14 +38,14 @@ def boxes(monkeypatch):
     from genlab.models import numbers
 
     monkeypatch.setattr(numbers.Trainer, "preview", lambda self: Image.new("RGB", (64, 64), "gray"))
-    monkeypatch.setattr(live, "TICK", 0.05)
-    monkeypatch.setattr(live, "MAX_RUNS", 2)
+    monkeypatch.setattr(live_worker, "TICK", 0.05)
+    monkeypatch.setattr(live_worker, "MAX_RUNS", 2)
     made = []
     yield made
     for box in made:
         if box.get("run"):
             box["run"].close(wait=30)
-    assert wait_until(lambda: live.active_runs() == 0, 120)  # stopping saves a checkpoint: slow on a loaded box
+    assert wait_until(lambda: live_worker.active_runs() == 0, 120)  # stopping saves a checkpoint: slow on a loaded box
 
 
 def train(box, preset="live", **kw):
@@ -66,12 +66,12 @@ def wait_until(cond, timeout=20.0):
 def test_two_trains_at_the_same_instant_from_one_session_take_one_slot(boxes, monkeypatch):
     """Both requests pass the 'has this session a run?' check before either stores its run, unless the check and
     the claim are one step. A slow Run() widens the window the way a busy server does."""
-    init = live.Run.__init__
+    init = live_worker.Run.__init__
 
     def slow_init(self, *a, **kw):
         time.sleep(0.3)
         init(self, *a, **kw)
-    monkeypatch.setattr(live.Run, "__init__", slow_init)
+    monkeypatch.setattr(live_worker.Run, "__init__", slow_init)
     box, barrier, outcomes, runs = {}, threading.Barrier(2), [], []
     boxes.append(box)
 
@@ -90,7 +90,7 @@ def test_two_trains_at_the_same_instant_from_one_session_take_one_slot(boxes, mo
     for t in threads:
         t.join(30)
     started = outcomes.count("run")
-    active = live.active_runs()
+    active = live_worker.active_runs()
     for g in runs:
         g.close()
     assert started == 1 and active == 1, (outcomes, active)
@@ -98,7 +98,7 @@ def test_two_trains_at_the_same_instant_from_one_session_take_one_slot(boxes, mo
 
 
 def test_a_paused_run_gives_its_slot_back(boxes, monkeypatch):
-    monkeypatch.setattr(live, "PAUSE_SECONDS", 0.5, raising=False)
+    monkeypatch.setattr(live_worker, "PAUSE_SECONDS", 0.5)
     box = {}
     boxes.append(box)
     g = train(box)
@@ -124,7 +124,7 @@ def test_a_run_nobody_watches_stops(boxes):
     box2 = {}
     boxes.append(box2)
     # The stream of a request whose updates nobody reads: live._stream's `watched` says so.
-    run2 = live._claim(box2, lambda: live.Run("number_gan", "live", {"seed": 0}, interval=0.5)).start()
+    run2 = live_worker.claim(box2, lambda: live_worker.Run("number_gan", "live", {"seed": 0}, interval=0.5)).start()
     stream = live._stream(run2, watched=lambda: False)
     for _ in stream:
         if run2.ended:
@@ -139,7 +139,7 @@ def test_the_watcher_says_unwatched_once_updates_pile_up_long_enough(monkeypatch
 
     from gradio.context import LocalContext
 
-    monkeypatch.setattr(live, "WATCH_SECONDS", 0.3)
+    monkeypatch.setattr(live_worker, "WATCH_SECONDS", 0.3)
     q = asyncio.Queue()
     LocalContext.blocks.set(SimpleNamespace(_queue=SimpleNamespace(pending_messages_per_session={"s": q})))
     LocalContext.request.set(SimpleNamespace(session_hash="s"))

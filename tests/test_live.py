@@ -16,7 +16,7 @@ from conftest import need_data
 from genlab.models import curve, numbers
 from genlab.registry import get
 from genlab.training import Control, train
-from genlab.ui import live
+from genlab.ui import live, live_worker
 
 
 @pytest.fixture(autouse=True)
@@ -24,14 +24,14 @@ def _fast(monkeypatch):
     # The toys' matplotlib previews cost 0.1-1 s on a busy 2-core box; these tests are about the worker.
     for family, color in ((numbers, "gray"), (curve, "white")):
         monkeypatch.setattr(family.Trainer, "preview", lambda self, c=color: Image.new("RGB", (256, 128), c))
-    monkeypatch.setattr(live, "TICK", 0.05)
-    monkeypatch.setattr(live, "MAX_RUNS", 2)
+    monkeypatch.setattr(live_worker, "TICK", 0.05)
+    monkeypatch.setattr(live_worker, "MAX_RUNS", 2)
     boxes = []
     yield boxes
     for box in boxes:  # whatever a test left running is stopped, and every slot comes back
         if box.get("run"):
             box["run"].close(wait=5)
-    assert live.active_runs() == 0
+    assert live_worker.active_runs() == 0
 
 
 def start(boxes, name="number_gan", preset="live", breaks=(), only="both", **kw):
@@ -64,6 +64,16 @@ def test_the_control_holds_the_trainer_before_the_first_event(tmp_path):
     assert [e.kind for e in events][-1] == "done"
 
 
+def test_the_worker_runs_without_gradio():
+    """The worker (thread, slots, snapshots) is plain Python; only the tab, genlab/ui/live.py, imports gradio."""
+    import subprocess
+    import sys
+
+    code = "import sys, genlab.ui.live_worker; print('gradio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
 def test_stop_ends_the_worker_within_a_second(_fast):
     box, g = start(_fast)
     run = box["run"]
@@ -79,7 +89,7 @@ def test_stop_ends_the_worker_within_a_second(_fast):
     assert run.reason == "stopped" and "Stopped" in live.live_stop(box)
     outs = list(g)  # the stream ends by itself with the final status
     assert "stopped" in outs[-1][1]
-    assert live.active_runs() == 0
+    assert live_worker.active_runs() == 0
 
 
 def test_pause_holds_the_worker_and_resume_continues(_fast):
@@ -116,11 +126,11 @@ def test_two_sessions_do_not_see_each_others_runs(_fast):
 
 
 def test_the_cap_on_concurrent_runs_holds(_fast, monkeypatch):
-    monkeypatch.setattr(live, "MAX_RUNS", 1)
+    monkeypatch.setattr(live_worker, "MAX_RUNS", 1)
     a, ga = start(_fast)
     with pytest.raises(gr.Error, match="Busy: 1 runs"):
         start(_fast)
-    assert live.active_runs() == 1
+    assert live_worker.active_runs() == 1
     live.live_stop(a)
     ga.close()
     b, gb = start(_fast)  # the slot came back
@@ -190,7 +200,7 @@ def test_stop_ends_a_clothing_run_within_a_second_and_the_checkpoint_still_works
     run.thread.join(1.0)
     took = time.perf_counter() - t
     assert not run.thread.is_alive() and took <= 1.0, f"worker still alive {took:.2f} s after Stop"
-    assert run.reason == "stopped" and run.path is not None and live.active_runs() == 0
+    assert run.reason == "stopped" and run.path is not None and live_worker.active_runs() == 0
     list(g)
     session, _ = live.live_use(box, {})
     assert session["clothing_gan"].sample(2, seed=0).shape[0] == 2
@@ -239,7 +249,7 @@ def test_quick_previews_are_images_even_for_wild_samples():
 
 
 def test_the_page_gets_grid_files_and_old_ones_are_removed(_fast, monkeypatch):
-    monkeypatch.setattr(live, "GRID_FILES", 3)
+    monkeypatch.setattr(live_worker, "GRID_FILES", 3)
     box, g = start(_fast, interval=0.2)
     run = box["run"]
     path = next(x for x, _, _ in g if isinstance(x, str))  # a path: Gradio copies the file, no second encode
@@ -252,7 +262,7 @@ def test_the_page_gets_grid_files_and_old_ones_are_removed(_fast, monkeypatch):
 
 
 def test_updates_are_spaced_but_the_end_goes_out_at_once(_fast, monkeypatch):
-    monkeypatch.setattr(live, "TICK", 0.5)
+    monkeypatch.setattr(live_worker, "TICK", 0.5)
     box, g = start(_fast, interval=0.2)  # grids come faster than TICK: they wait for the next update
     times = []
     for _ in range(3):
@@ -268,7 +278,7 @@ def test_updates_are_spaced_but_the_end_goes_out_at_once(_fast, monkeypatch):
 
 
 def test_curves_convert_only_new_steps_and_match_a_fresh_table(_fast):
-    run, fresh = live.Run("number_gan", "live", {}), live.Run("number_gan", "live", {})
+    run, fresh = live_worker.Run("number_gan", "live", {}), live_worker.Run("number_gan", "live", {})
     for r in (run, fresh):
         r.loss_steps, r.losses = list(range(1, 501)), {"loss_d": [0.5] * 500}
     run.curves()
@@ -310,11 +320,11 @@ def test_every_registered_model_is_listed():
 
 
 def test_curves_are_bounded(_fast):
-    run = live.Run("number_gan", "live", {})
+    run = live_worker.Run("number_gan", "live", {})
     run.loss_steps = list(range(1, 10_001))
     run.losses = {"loss_d": [0.5] * 10_000, "loss_g": [float("nan")] * 5_000 + [1.0] * 5_000}
     df = run.curves()
-    assert len(df[df.term == "loss_d"]) <= live.PLOT_POINTS and df.loss.notna().all()
+    assert len(df[df.term == "loss_d"]) <= live_worker.PLOT_POINTS and df.loss.notna().all()
     torch.testing.assert_close(float(df[df.term == "loss_g"].loss.iloc[-1]), 1.0)
     run.close()
 
@@ -330,4 +340,4 @@ def test_a_model_that_cannot_train_is_a_clear_error(_fast, monkeypatch):
     _fast.append(box)
     with pytest.raises(gr.Error, match="could not train: DataError: Fashion-MNIST not found"):
         list(live.live_train("number_gan", "live", 5e-4, None, None, 10, 1, None, 0, 1, [], "both", box))
-    assert box["run"].ended and live.active_runs() == 0
+    assert box["run"].ended and live_worker.active_runs() == 0
