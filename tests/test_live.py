@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from conftest import need_data
+from genlab import charts
 from genlab.models import curve, numbers
 from genlab.registry import get
 from genlab.training import Control, train
@@ -242,10 +243,11 @@ def test_the_toys_honour_train_only(name):
 
 
 def test_quick_previews_are_images_even_for_wild_samples():
-    img = curve.quick_plot(torch.tensor([[1.0, 2.0], [float("nan"), 1.0], [float("inf"), 3.0], [1e30, -1e30]]))
-    assert img.size == (600, 400)
-    assert numbers.quick_plot(torch.tensor([0, 5, 7, 99])).size == (700, 300)
-    assert numbers.nice_ticks(0, 1050) == [0, 200, 400, 600, 800, 1000]
+    wild = torch.tensor([[1.0, 2.0], [float("nan"), 1.0], [float("inf"), 3.0], [1e30, -1e30]])
+    assert charts.points_chart(wild, curve.line(), "wild", real=wild).size == (600, 400)
+    ints = torch.tensor([0, 5, 7, 99])
+    assert charts.histogram_chart(ints, numbers.DEPTH, numbers.is_multiple, "t", "x").size == (700, 300)
+    assert charts.nice_ticks(0, 1050) == [0, 200, 400, 600, 800, 1000]
 
 
 def test_the_page_gets_grid_files_and_old_ones_are_removed(_fast, monkeypatch):

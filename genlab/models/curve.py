@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..contract import Evaluation, Spec, Tab
-from ..charts import Chart
+from ..charts import points_chart
 from ..latent import noise
 
 
@@ -150,7 +150,8 @@ class Trainer:
 
     @torch.no_grad()
     def preview(self):
-        return quick_plot(self.model(self.fixed[:512]).cpu(), real=self.real[:512].cpu() * self.cfg.scale)
+        pts = self.model(self.fixed[:512]).cpu()
+        return points_chart(pts, line(), caption(pts), real=self.real[:512].cpu() * self.cfg.scale)
 
     def shipped(self) -> Model:
         """The model to save: the trained weights as they are."""
@@ -167,52 +168,14 @@ class Trainer:
         self.opt_d.load_state_dict(s["opt_d"])
 
 
-def plot(points: torch.Tensor, real: torch.Tensor | None = None, title: str | None = None):
-    """Generated points over the true curve, as a PIL image (matplotlib, Agg)."""
-    from ..images import figure, figure_to_pil
-
-    fig = figure()
-    ax = fig.subplots()
-    xs = torch.linspace(0, 50, 200)
-    ax.plot(xs, true_curve(xs), color="#444", lw=1.5, label="y = 1.08^x")
-    if real is not None:
-        ax.scatter(real[:, 0], real[:, 1], s=6, color="#1f77b4", alpha=0.35, label="real")
-    ax.scatter(points[:, 0], points[:, 1], s=8, color="#d62728", alpha=0.7, label="generated")
-    ax.set_xlim(-5, 55)
-    ax.set_ylim(-5, 55)
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.legend(loc="upper left", fontsize=8)
-    ax.set_title(title or f"MSE to the curve {mse_to_curve(points):.3f}, "
-                 f"x coverage W1 {x_coverage(points):.2f}", fontsize=10)
-    fig.tight_layout()
-    return figure_to_pil(fig)
+def line(n: int = 200):
+    """The true curve over x in [0, 50], for the charts: (xs, ys, label)."""
+    xs = torch.linspace(0, 50, n)
+    return xs, true_curve(xs), "y = 1.08^x"
 
 
-def quick_plot(points: torch.Tensor, real: torch.Tensor | None = None):
-    """`plot` in a few milliseconds (PIL), for the grids the live tab draws while training."""
-    c = Chart((600, 400), (-5, 55), (-5, 55), margin=(44, 26, 12, 40))
-    xs = torch.linspace(0, 50, 200)
-    c.draw.line([(c.x(x), c.y(y)) for x, y in zip(xs.tolist(), true_curve(xs).tolist())], fill=(68, 68, 68), width=2)
-    for pts, r, fill in ((real, 1.5, (31, 119, 180, 90)), (points, 2.0, (214, 39, 40, 180))):
-        if pts is None:
-            continue
-        pts = pts[torch.isfinite(pts).all(dim=1)]
-        for x, y in zip(c.x(pts[:, 0]).tolist(), c.y(pts[:, 1]).tolist()):
-            if c.box[0] <= x <= c.box[2] and c.box[1] <= y <= c.box[3]:  # clipped to the axes, as matplotlib does
-                c.draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
-    lx, ly = c.box[0] + 8, c.box[1] + 8  # the legend, upper left
-    c.draw.rectangle((lx - 4, ly - 4, lx + 92, ly + 44), fill=(255, 255, 255, 220), outline=(200, 200, 200))
-    for i, (label, fill) in enumerate((("y = 1.08^x", None), ("real", (31, 119, 180)), ("generated", (214, 39, 40)))):
-        y = ly + 6 + 14 * i
-        if fill is None:
-            c.draw.line((lx, y, lx + 14, y), fill=(68, 68, 68), width=2)
-        else:
-            c.draw.ellipse((lx + 4, y - 3, lx + 10, y + 3), fill=fill)
-        c.text((lx + 20, y), label, anchor="lm")
-    ticks = range(0, 51, 10)
-    return c.finish(f"MSE to the curve {mse_to_curve(points):.3f}, x coverage W1 {x_coverage(points):.2f}",
-                    "x", "y", ticks, ticks)
+def caption(points: torch.Tensor) -> str:
+    return f"MSE to the curve {mse_to_curve(points):.3f}, x coverage W1 {x_coverage(points):.2f}"
 
 
 def evaluate(model, root=None) -> dict:

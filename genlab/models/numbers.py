@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
 from ..contract import Evaluation, Spec, Tab
-from ..charts import Chart, nice_ticks
+from ..charts import histogram_chart
 from ..latent import noise
 
 DEPTH = 100
@@ -115,7 +114,8 @@ class Trainer:
 
     @torch.no_grad()
     def preview(self):
-        return quick_plot(to_ints(self.model.G(self.fixed)).cpu())
+        ints = to_ints(self.model.G(self.fixed)).cpu()
+        return histogram_chart(ints, DEPTH, is_multiple, caption(ints), XLABEL)
 
     def shipped(self) -> Model:
         """The model to save: the trained weights as they are."""
@@ -132,37 +132,15 @@ class Trainer:
         self.opt_d.load_state_dict(s["opt_d"])
 
 
-def plot(ints: torch.Tensor, title: str | None = None):
-    """Histogram of generated numbers; multiples of 5 in green, the rest in red."""
-    from ..images import figure, figure_to_pil
-
-    counts = torch.bincount(ints, minlength=DEPTH)[:DEPTH]
-    fig = figure(7, 3)
-    ax = fig.subplots()
-    colors = ["#2ca02c" if i % 5 == 0 else "#d62728" for i in range(DEPTH)]
-    ax.bar(range(DEPTH), counts.tolist(), color=colors, width=0.9)
-    ax.set_xlim(-1, DEPTH)
-    ax.set_xticks(range(0, DEPTH, 10))
-    ax.set_xlabel("generated number (green: a multiple of 5)")
-    ax.set_ylabel("count")
-    share = share_of_multiples(ints)
-    ax.set_title(title or f"{len(ints)} samples: {share:.1%} are multiples of 5", fontsize=10)
-    fig.tight_layout()
-    return figure_to_pil(fig)
+XLABEL = "generated number (green: a multiple of 5)"
 
 
-def quick_plot(ints: torch.Tensor) -> Image.Image:
-    """`plot`'s histogram in a few milliseconds (PIL): multiples of 5 in green, the rest in red."""
-    counts = torch.bincount(ints, minlength=DEPTH)[:DEPTH].tolist()
-    top = max(max(counts), 1) * 1.05
-    c = Chart((700, 300), (-1, DEPTH), (0, top))
-    for i, n in enumerate(counts):
-        if n:
-            c.draw.rectangle((c.x(i - 0.45), c.y(n), c.x(i + 0.45), c.y(0)),
-                             fill=(44, 160, 44) if i % 5 == 0 else (214, 39, 40))
-    yticks = [v for v in nice_ticks(0, top) if v == int(v)]
-    return c.finish(f"{len(ints)} samples: {share_of_multiples(ints):.1%} are multiples of 5",
-                    "generated number (green: a multiple of 5)", "count", range(0, DEPTH, 10), yticks)
+def caption(ints: torch.Tensor) -> str:
+    return f"{len(ints)} samples: {share_of_multiples(ints):.1%} are multiples of 5"
+
+
+def is_multiple(i: int) -> bool:
+    return i % 5 == 0
 
 
 def evaluate(model, root=None) -> dict:

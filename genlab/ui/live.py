@@ -314,10 +314,10 @@ def warm_up() -> None:
     after Train nor the toys tab's first plot pays for it (matplotlib's import is ~1-3 s on a busy CPU)."""
     import torch
 
+    from genlab.charts import histogram_chart
     from genlab.images import figure, figure_to_pil
-    from genlab.models import numbers
 
-    numbers.quick_plot(torch.zeros(1, dtype=torch.long))
+    histogram_chart(torch.zeros(1, dtype=torch.long), 10, bool, "warm", "up")
     fig = figure(1, 1)
     fig.subplots().plot([0, 1])
     figure_to_pil(fig)

@@ -7,8 +7,7 @@ import threading
 import gradio as gr
 
 import genlab
-from genlab import tempdirs
-from genlab.models import curve, numbers
+from genlab import charts, tempdirs
 from genlab.registry import of_kind
 from genlab.training import Control, train
 
@@ -18,6 +17,7 @@ TRAIN_SECONDS = 90  # cap on an in-page toy run: a public Space must not be tied
 TOY_RUNS = 2  # toy runs at once in the whole app; one more is answered "busy" at once instead of queueing
 _toy_slots = threading.BoundedSemaphore(TOY_RUNS)
 CURVE, NUMBERS = of_kind("points").name, of_kind("numbers").name  # the two models this tab shows
+curve, numbers = of_kind("points").family, of_kind("numbers").family  # their modules: measures and captions
 STEPS_PER_EPOCH = {CURVE: 16, NUMBERS: 50}  # in their live presets (asking a Trainer would build one)
 
 
@@ -27,7 +27,7 @@ def sample_curve(n, seed, override=None):
     mse, w1 = curve.mse_to_curve(pts), curve.x_coverage(pts)
     text = (f"**MSE to the true curve: {mse:.4f}** over {n} points (the book's measure); "
             f"x coverage (W1 to U(0, 50)): {w1:.2f}.")
-    return curve.plot(pts), text
+    return charts.points_figure(pts, curve.line(), curve.caption(pts)), text
 
 
 def sample_numbers(n, seed, override=None):
@@ -36,8 +36,9 @@ def sample_numbers(n, seed, override=None):
     share = numbers.share_of_multiples(ints)
     first = ", ".join(str(int(i)) for i in ints[:20])
     covered = len({int(i) for i in ints if i % 5 == 0})
-    return numbers.plot(ints), (f"**{share:.1%} are multiples of 5** ({n} samples), covering {covered} of the 20 "
-                                f"multiples in [0, 95]. First ones: {first}")
+    img = charts.histogram_figure(ints, numbers.DEPTH, numbers.is_multiple, numbers.caption(ints), numbers.XLABEL)
+    return img, (f"**{share:.1%} are multiples of 5** ({n} samples), covering {covered} of the 20 "
+                 f"multiples in [0, 95]. First ones: {first}")
 
 
 def train_toy(name, epochs, seed, state):
