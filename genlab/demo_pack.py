@@ -97,7 +97,7 @@ def build_faces(full: Path, out: Path) -> list[str]:
         with open(out / group / "attributes.csv", "w", newline="") as f:
             w = csv.DictWriter(f, header, lineterminator="\n")
             w.writeheader()
-            w.writerows(attrs[k] for k in kept if k in attrs)  # in held-out order: vae.book_example reads it
+            w.writerows(attrs[k] for k in kept if k in attrs)  # in held-out order: faces.book_example reads it
         males = {c: sum(int(attrs[k]["male"]) for k in kept if k.startswith(c + "/") and k in attrs) for c in classes}
         readme(out / group / "README.md", f"CelebA faces: {group}",
                [f"`{{{','.join(classes)}}}/*.jpg`: **every face that genlab.data.folder_split holds out** of the full "

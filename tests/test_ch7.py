@@ -10,6 +10,7 @@ import torch
 from PIL import Image, ImageDraw
 
 import genlab
+from genlab import faces
 from genlab.models import vae
 from genlab.ui import digits, face_vae
 from conftest import need_data
@@ -105,16 +106,16 @@ def test_ae_encode_decode_shapes():
 
 def test_attributes_and_book_groups():
     root = need_data("glasses/G", "glasses/NoG")
-    attrs = vae.attributes(root)
-    a, b, c = vae.book_example(root)
+    attrs = faces.attributes(root)
+    a, b, c = faces.book_example(root)
     assert len(a) == len(b) == len(c) == 4
     assert all(attrs[n] == {"glasses": 1, "male": 1} for n in a)
     assert all(attrs[n] == {"glasses": 1, "male": 0} for n in b)
     assert all(attrs[n] == {"glasses": 0, "male": 0} for n in c)
-    tr, ho = vae.split_files(root)
+    tr, ho = faces.split_files(root)
     assert not set(tr) & set(ho) and set(a) <= set(ho)
     with pytest.raises(genlab.DataError):
-        vae.load_face_file("../../etc/passwd", 64, root)
+        faces.load_face_file("../../etc/passwd", 64, root)
 
 
 # ---- the Face VAE tab ----

@@ -12,7 +12,7 @@ from PIL import Image
 
 import genlab
 from conftest import ROOT, need_data
-from genlab import data, demo_pack
+from genlab import data, demo_pack, faces
 from genlab.models import vae
 from genlab.registry import MODELS
 from genlab.training import Control, train
@@ -88,12 +88,12 @@ def test_rebuild_gives_the_same_pack(tmp_path):
 def test_book_example_on_the_pack_is_the_full_datas(monkeypatch, tmp_path):
     full = need_data("glasses/G", "glasses/NoG", "glasses/attributes.csv")
     monkeypatch.setenv("GENLAB_DATA", str(tmp_path))
-    groups = vae.book_example(data.source(vae.FOLDERS))
+    groups = faces.book_example(data.source(vae.FOLDERS))
     assert [len(g) for g in groups] == [4, 4, 4]
-    attrs = vae.attributes(PACK)
-    for g, cat in zip(groups, vae.BOOK_EXAMPLE):
-        assert all((attrs[n]["glasses"], attrs[n]["male"]) == vae.CATEGORIES[cat] for n in g)
-    assert groups == vae.book_example(full)
+    attrs = faces.attributes(PACK)
+    for g, cat in zip(groups, faces.BOOK_EXAMPLE):
+        assert all((attrs[n]["glasses"], attrs[n]["male"]) == faces.CATEGORIES[cat] for n in g)
+    assert groups == faces.book_example(full)
 
 
 def test_resolution_falls_back_to_the_pack(monkeypatch, tmp_path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from .. import data
+from .. import data, faces
 from ..latent import combine
 from ..models import vae
 from . import classifier
@@ -28,7 +28,7 @@ def judge(glasses_model, images: torch.Tensor) -> torch.Tensor:
 
 def group_codes(model, names: list[str], root=None) -> torch.Tensor:
     """Mean code of a group of dataset faces: the book averages each group's encodings."""
-    x = torch.stack([vae.load_face_file(n, model.cfg.image_size, root) for n in names])
+    x = torch.stack([faces.load_face_file(n, model.cfg.image_size, root) for n in names])
     return model.encode(x).mean(dim=0, keepdim=True)
 
 
@@ -50,18 +50,18 @@ def evaluate(model, root=None, triples: int = 200) -> dict:
     out = {"held_out_mse_per_pixel": err / held.numel(), "held_out_images": len(held)}
 
     judge_model = classifier.load("glasses")
-    preset = vae.book_example(root)
+    preset = faces.book_example(root)
     parts, result = arithmetic(model, preset, root=root)
     p = judge(judge_model, torch.cat([parts, result]))
     out |= {"arithmetic_preset_p_no_glasses": p[3].item(),
             "arithmetic_preset_inputs_p_no_glasses_A_B_C": [round(v, 4) for v in p[:3].tolist()]}
 
-    groups = [vae.faces_in(c, root, "held_out") for c in vae.BOOK_EXAMPLE]
+    groups = [faces.faces_in(c, root, "held_out") for c in faces.BOOK_EXAMPLE]
     _, result = arithmetic(model, groups, root=root)
     out["arithmetic_all_held_out_p_no_glasses"] = judge(judge_model, result)[0].item()
     out["arithmetic_group_sizes_A_B_C"] = [len(g) for g in groups]
 
-    codes = [model.encode(torch.stack([vae.load_face_file(n, size, root) for n in g])) for g in groups]
+    codes = [model.encode(torch.stack([faces.load_face_file(n, size, root) for n in g])) for g in groups]
     gen = torch.Generator().manual_seed(0)
     pick = [torch.randint(len(c), (triples,), generator=gen) for c in codes]
     z = codes[0][pick[0]] - codes[1][pick[1]] + codes[2][pick[2]]
@@ -79,7 +79,7 @@ def arithmetic_figure(model, root=None):
     decoded A − B + C (bottom), with the glasses classifier's P(no glasses) under each decoding."""
     from ..images import figure, figure_to_pil, grid
 
-    groups = vae.book_example(root)
+    groups = faces.book_example(root)
     parts, result = arithmetic(model, groups, root=root)
     glasses = classifier.optional("glasses")  # the figure is still worth drawing without it
     p = judge(glasses, torch.cat([parts, result])).tolist() if glasses else None
@@ -89,9 +89,9 @@ def arithmetic_figure(model, root=None):
     size = model.cfg.image_size
     fig = figure(9, 7.5)
     axes = fig.subplots(3, 4)
-    titles = [f"A: {vae.BOOK_EXAMPLE[0]}", f"B: {vae.BOOK_EXAMPLE[1]}", f"C: {vae.BOOK_EXAMPLE[2]}"]
+    titles = [f"A: {faces.BOOK_EXAMPLE[0]}", f"B: {faces.BOOK_EXAMPLE[1]}", f"C: {faces.BOOK_EXAMPLE[2]}"]
     for i, (g, title) in enumerate(zip(groups, titles)):
-        real = torch.stack([vae.load_face_file(n, size, root) for n in g])
+        real = torch.stack([faces.load_face_file(n, size, root) for n in g])
         axes[0, i].imshow(grid(real, nrow=2).permute(1, 2, 0).numpy())
         axes[0, i].set_title(title, fontsize=9)
     axes[0, 3].text(0.5, 0.5, "A − B + C\n(mean codes of\nheld-out faces)", ha="center", va="center", fontsize=11)

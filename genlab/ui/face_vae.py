@@ -19,21 +19,20 @@ import gradio as gr
 import torch
 from torch.nn import functional as F
 
-from genlab import data
+from genlab import data, faces
 from genlab import images
 from genlab import tempdirs
 from genlab.eval import classifier
 from genlab.eval.faces_vae import judge as p_no_glasses
 from genlab.images import grid_pil, load_face, to_pil
 from genlab.latent import combine, path
-from genlab.models import vae
 from genlab.registry import of_kind
 
 from . import common
 
 NAME = of_kind("vae").name  # the one registered model this tab shows
 PAGE = 24  # dataset faces per gallery page
-FILTERS = ["all faces", *vae.CATEGORIES]
+FILTERS = ["all faces", *faces.CATEGORIES]
 GROUPS = ("A", "B", "C")
 TARGETS = ["reconstruct", "group A", "group B", "group C", "interpolation start", "interpolation end"]
 MAX_MEMBERS = 64  # per group: the mean code of more faces changes little and costs encoder time
@@ -50,7 +49,7 @@ PICKED = Path(tempfile.gettempdir()) / "genlab-vae-picked"
 
 def _root():
     """The data root of the dataset faces: the full data, else the demo pack."""
-    return data.source(vae.FOLDERS)
+    return data.source(faces.FOLDERS)
 
 
 def empty_groups() -> dict:
@@ -61,16 +60,16 @@ def empty_groups() -> dict:
 def _listing(filter_: str) -> tuple[str, ...]:
     """Dataset face names under a filter (every split: browsing is for people, not for the metric)."""
     if filter_ == "all faces":
-        tr, ho = vae.split_files(_root())
+        tr, ho = faces.split_files(_root())
         return tuple(sorted(tr + ho))
-    return tuple(vae.faces_in(filter_, _root(), split="all"))
+    return tuple(faces.faces_in(filter_, _root(), split="all"))
 
 
 def _face_tensor(member, size: int) -> torch.Tensor:
     """A group member -> 3×size×size in [0, 1]."""
     if isinstance(member, str):
         try:
-            return vae.load_face_file(member, size, _root())
+            return faces.load_face_file(member, size, _root())
         except (data.DataError, OSError) as e:
             raise gr.Error(common.public(f"Cannot open the dataset face {member}: {e}")) from None
     x = member.float() / 255 if member.dtype == torch.uint8 else member.float()
@@ -199,7 +198,7 @@ def clear_group(group, groups):
 def book_groups():
     """Groups A, B, C of the book's example (4 held-out faces each) and their galleries."""
     try:
-        a, b, c = vae.book_example(_root())
+        a, b, c = faces.book_example(_root())
     except data.DataError as e:
         raise gr.Error(common.public(f"The book example needs the dataset faces, which are not available here: {e}")) from None
     groups = {"A": list(a), "B": list(b), "C": list(c)}
