@@ -144,7 +144,9 @@ def main():
                                       ("warm-up done, from start (s)", ".2f"), ("server RSS after warm-up (MB)", ".0f")]):
         v = [row[i] for row in starts]
         print(f"| {what} | {statistics.median(v):{fmt}} | {min(v):{fmt}} | {max(v):{fmt}} |")
-    for name in ("number_gan", "curve_gan"):
+    from genlab.registry import MODELS
+
+    for name in (n for n, s in MODELS.items() if not s.data):  # the toys: no dataset, thousands of steps a second
         r = [toy_steps_per_s(name) for _ in range(a.repeats)]
         print(f"| {name} train steps/s (cpu preset) | {statistics.median(r):.0f} | {min(r):.0f} | {max(r):.0f} |")
 

@@ -28,12 +28,14 @@ N = 32
 
 
 def cases():
+    from genlab.registry import MODELS, of_kind
     from genlab.ui import face_vae, glasses, image_gan
 
-    return [
-        ("anime_dcgan", lambda m: m.generate(m.latents(N, 5)), lambda: image_gan.generate("anime_dcgan", 5, N)),
-        ("glasses_cgan", lambda m: m.generate(m.noise(N, 5), 1.0), lambda: glasses.generate(5, N, "glasses")),
-        ("faces_vae", lambda m: m.sample(N, 5), lambda: face_vae.sample(N, 5)),
+    grids = [(s.name, lambda m: m.generate(m.latents(N, 5)), lambda n=s.name: image_gan.generate(n, 5, N))
+             for s in MODELS.values() if s.tab and s.tab.builder == "image_gan"]
+    return grids + [
+        (of_kind("conditional").name, lambda m: m.generate(m.noise(N, 5), 1.0), lambda: glasses.generate(5, N, "glasses")),
+        (of_kind("vae").name, lambda m: m.sample(N, 5), lambda: face_vae.sample(N, 5)),
     ]
 
 

@@ -32,7 +32,23 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # genlab, for its temp-folder size
+sys.path.insert(0, str(ROOT))  # genlab, for its temp-folder size and its registry
+
+
+def _live_model() -> tuple[str, str]:
+    """(name, api prefix) of the registry's first image generator whose live preset has no early stop: a live run
+    of it holds its slot until stopped."""
+    from genlab.registry import MODELS
+
+    spec = next(s for s in MODELS.values() if s.tab and s.tab.builder == "image_gan"
+                and not getattr(s.config("live"), "patience", 0))
+    return spec.name, spec.tab.prefix
+
+
+def _toy() -> str:
+    from genlab.registry import of_kind
+
+    return of_kind("numbers").name
 FLOOD = 255  # joins in a burst, as in the issue (Gradio's queue holds 256)
 ROWS: list[tuple[str, str, str, str]] = []
 
@@ -299,7 +315,7 @@ def probe_params(s: Server) -> None:
     row("parameters", "vae_pick index 1.5", not ok and clear(msg), f"{'answered' if ok else msg!r}"[:140])
     ok, msg = a.call("blocks_convtranspose", a0="[" * 50_000)
     row("parameters", "50,000 \"[\" in the convolution grid", not ok and clear(msg), f"{msg!r}"[:140])
-    a.join("live_train", a0="clothing_gan", a1="book")
+    a.join("live_train", a0=_live_model()[0], a1="book")
     started, msg = _first_update(a, 60)
     row("live abuse", "`book` preset in the live tab", not started and clear(msg),
         f"{'a run started' if started else repr(msg)}"[:140])
@@ -308,8 +324,7 @@ def probe_params(s: Server) -> None:
 
 
 def _train(sess: Session, **given) -> tuple[int, str]:
-    # clothing_gan: its live preset has no early stop, so a run holds its slot until stopped
-    return sess.join("live_train", a0=given.get("model", "clothing_gan"), a1="live", a6=given.get("epochs", 5000))
+    return sess.join("live_train", a0=given.get("model", _live_model()[0]), a1="live", a6=given.get("epochs", 5000))
 
 
 def _first_update(sess: Session, timeout=60) -> tuple[bool, str]:
@@ -444,7 +459,7 @@ def probe_floods(s: Server) -> None:
     # Both slots held by paused (watched) runs, then one session sends 255 Trains.
     holders = _held(s)
     _pause(holders)
-    for api, given in (("live_train", dict(a0="number_gan", a1="live")), ("toy_train", dict(a1=5000))):
+    for api, given in (("live_train", dict(a0=_toy(), a1="live")), ("toy_train", dict(a1=5000))):
         x = Session(s)
         codes = {}
         t0 = time.time()
@@ -560,10 +575,10 @@ def probe_day(s: Server, sessions: int) -> Server:
 
         heartbeat(s, a, stop, 60)
         a.call("curve_sample")
-        a.call("clothing_generate", a0=1000 + i)  # a grid of its own seed: a file of its own
+        a.call(f"{_live_model()[1]}_generate", a0=1000 + i)  # a grid of its own seed: a file of its own
         if face:
             a.call("hair_translate", a0=file_data(a.upload("face.png", face.read_bytes())))
-        _train(a, model="clothing_gan")
+        _train(a)
         _first_update(a, 60)
         time.sleep(2)
         if i % 4 != 1:  # every fourth tab is closed mid-run, without Stop

@@ -25,13 +25,14 @@ def rss_mb() -> float:
 
 
 def cases():
+    from genlab.registry import MODELS
     from genlab.ui import digits, face_vae, glasses, hair, image_gan, toys
 
     face = next(iter(sorted((ROOT / "genlab" / "ui" / "examples" / "hair").glob("*.png"))), None)
     yield "Shapes & numbers", "curve_sample (1,000 points + plot)", lambda s: toys.sample_curve(1000, s)
     yield "Shapes & numbers", "numbers_sample (1,000 + histogram)", lambda s: toys.sample_numbers(1000, s)
-    yield "Clothing", "clothing_generate (4×8 grid)", lambda s: image_gan.generate("clothing_gan", s, 32)
-    yield "Anime faces", "anime_generate (4×8 grid)", lambda s: image_gan.generate("anime_dcgan", s, 32)
+    for spec in (s for s in MODELS.values() if s.tab and s.tab.builder == "image_gan"):  # one tab each
+        yield spec.tab.title, f"{spec.tab.prefix}_generate (4×8 grid)", lambda s, n=spec.name: image_gan.generate(n, s, 32)
     yield "Eyeglasses", "glasses_generate (4×8 grid)", lambda s: glasses.generate(s, 32, "glasses")
     if face is not None:
         yield "Hair color", "hair_translate (one face, round trip)", lambda s: hair.translate(str(face), "black2blond")

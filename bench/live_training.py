@@ -1,7 +1,7 @@
 """Benchmark of the live-training tab: time from Train to the first grid, and training throughput inside
 the tab vs the CLI (`python -m train`) on the same preset, for the same training time.
 
-    python bench/live_training.py                          # number_gan, curve_gan, clothing_gan; 20 s runs
+    python bench/live_training.py                          # the toys and the live tab's first model; 20 s runs
     python bench/live_training.py clothing_gan --seconds 30 --repeats 3
     python bench/live_training.py --url http://127.0.0.1:7860 number_gan   # through a running app (gradio_client)
 
@@ -152,7 +152,11 @@ def served_run(url: str, name: str, preset: str, seconds: float) -> tuple[float,
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("models", nargs="*", default=["number_gan", "curve_gan", "clothing_gan"])
+    from genlab.registry import MODELS
+
+    # default: the toys (no dataset) and the first image generator, the live tab's first model
+    toys = [n for n, s in MODELS.items() if not s.data]
+    p.add_argument("models", nargs="*", default=toys + [next(n for n, s in MODELS.items() if s.kind == "image_gan")])
     p.add_argument("--preset", default="live")
     p.add_argument("--seconds", type=float, default=20, help="training seconds per measurement")
     p.add_argument("--repeats", type=int, default=3)

@@ -13,7 +13,6 @@ from PIL import Image
 from genlab import data
 from genlab.images import ImageInputError, figure, figure_to_pil, open_image, to_pil, to_rgb
 from genlab.latent import path
-from genlab.models.autoencoder import one_per_class
 from genlab.registry import of_kind
 
 from . import common
@@ -156,7 +155,7 @@ def book_figure(override=None):
 def figure_2x10(model, x, y):
     from genlab.images import grid_pil
 
-    orig = data.to_unit(one_per_class(x, y))
+    orig = data.to_unit(of_kind("autoencoder").family.one_per_class(x, y))
     rec = model.decode(model.encode(orig)).cpu()
     return grid_pil(torch.cat([orig, rec]), nrow=10, scale=3)
 

@@ -212,7 +212,7 @@ class Run:
             self.data = f"{ds.get('name', '')} ({ds['size']:,} items)" if "size" in ds else ds.get("name", "")
             self.total = ev.total_steps
             self._grid(0)  # the first grid before any step: the page shows something within a second
-        elif ev.kind == "step":  # every step: kept to a few microseconds (number_gan takes ~2 ms a step)
+        elif ev.kind == "step":  # every step: kept to a few microseconds (a toy takes ~2 ms a step)
             losses = ev.losses
             with self.lock:
                 self.step, self.epoch, self.elapsed, self.rate = ev.step, ev.epoch, ev.elapsed, ev.items_per_s
