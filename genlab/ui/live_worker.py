@@ -156,7 +156,6 @@ class Run:
         self.thread.start()
         return self
 
-
     def _grid(self, step: int) -> None:
         """Draw the fixed-noise grid. Runs in the worker while the loop waits at a yield, so it is safe.
 
