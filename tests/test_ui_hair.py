@@ -102,6 +102,30 @@ def test_no_upload_and_bad_direction(model):
         hair.translate(hair.examples()[0][0], "sideways", model)
 
 
+def test_identical_requests_come_from_a_bounded_cache(model, tmp_path, monkeypatch):
+    """The shipped model's answer to the same bytes and direction is computed once (a copy is returned each time);
+    the same pixels in other bytes, the other direction or a session's own model are computed again; the cache
+    never holds more than CACHE_SIZE answers."""
+    monkeypatch.setattr(hair.common, "model", lambda name, override=None: override or model)
+    monkeypatch.setattr(hair, "_answers", type(hair._answers)())
+    monkeypatch.setattr(hair, "CACHE_SIZE", 3)
+    calls = []
+    real = model.round_trip
+    monkeypatch.setattr(model, "round_trip", lambda *a: calls.append(1) or real(*a))
+    face = Image.open(hair.examples()[0][0]).convert("RGB")
+    p = _save(tmp_path, "a.png", face)
+    first, again = hair.translate(p, "black2blond"), hair.translate(p, "black2blond")
+    assert len(calls) == 1 and again[-1] == first[-1]
+    for a, b in zip(first[:-1], again[:-1]):
+        assert a is not b and a.tobytes() == b.tobytes()
+    hair.translate(p, "blond2black")
+    hair.translate(_save(tmp_path, "b.png", face, compress_level=0), "black2blond")  # same pixels, other bytes
+    hair.translate(p, "black2blond", model)  # a model trained in the page: never cached
+    assert len(calls) == 4
+    hair.translate(_save(tmp_path, "c.png", face, compress_level=9), "black2blond")
+    assert len(calls) == 5 and len(hair._answers) == 3
+
+
 def test_heat_map_black_where_unchanged():
     x = torch.rand(3, 16, 16)
     y = x.clone()
