@@ -2,6 +2,8 @@
 against PyTorch's formula, batch-norm statistics, the generator layer table, and clear errors."""
 from __future__ import annotations
 
+import math
+
 import gradio as gr
 import pytest
 import torch
@@ -126,22 +128,22 @@ def test_layer_table_matches_a_hand_built_generator():
     assert model.training is False and not model.G[0]._forward_hooks  # the model itself is left alone
 
 
-@pytest.mark.skipif("anime_dcgan" not in MODELS, reason="anime_dcgan is not registered yet")
-def test_layer_table_matches_the_dcgan():
-    table, text = ui.layers("anime_dcgan", {})
+@pytest.mark.parametrize("name", ui.GENERATORS)
+def test_layer_table_of_each_offered_generator(name):
+    table, text = ui.layers(name, {})
     # The same model the handler used: the shipped checkpoint when it loads, else the cpu preset.
-    shipped = common.load_problem("anime_dcgan") is None
-    model = common.model("anime_dcgan") if shipped else genlab.build("anime_dcgan", "cpu").eval()
+    shipped = common.load_problem(name) is None
+    model = common.model(name) if shipped else genlab.build(name, "cpu").eval()
+    assert ("from the shipped checkpoint" in text) == shipped
     out = model.sample(1, seed=0)
-    assert table.iloc[-1]["shape after (C×H×W)"] == "×".join(map(str, out.shape[1:]))
-    leaves = [m for m in model.modules() if not list(m.children())]
-    assert len(table) == len(leaves) + 1
-    assert table["parameters"].sum() == sum(p.numel() for p in model.parameters())
-    if isinstance(getattr(model, "G", None), nn.Sequential):
-        z = model.latents(1, 0).reshape(1, -1, 1, 1) if hasattr(model, "latents") else None
-        if z is not None:
-            assert list(table["shape after (C×H×W)"][1:]) == _run_layer_by_layer(model.G, z)
-    assert "ConvTranspose2d" in text or "layers" in text
+    last = [int(v) for v in table.iloc[-1]["shape after (C×H×W)"].split("×")]
+    assert math.prod(last) == out[0].numel()  # the last layer's output is the sample (some reshape it after)
+    ran = [model.get_submodule(n) for n in table["layer"][1:]]  # the layers sample() ran, by their names
+    assert all(not list(m.children()) for m in ran) and len(set(map(id, ran))) == len(ran)
+    assert list(table["parameters"][1:]) == [sum(p.numel() for p in m.parameters()) for m in ran]
+    n_ct = sum(isinstance(m, nn.ConvTranspose2d) for m in ran)
+    n_bn = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in ran)
+    assert f"{len(ran)} layers" in text and f"{n_ct} ConvTranspose2d and {n_bn} BatchNorm layers" in text, text
 
 
 def test_layers_of_a_model_the_registry_does_not_offer():

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 import genlab
 from genlab import faces
 from genlab.models import vae
-from genlab.ui import digits, face_vae
+from genlab.ui import common, digits, face_vae
 from conftest import need_data
 
 
@@ -241,16 +241,16 @@ def test_digits_handlers_with_test_digits(tiny_ae):
         digits.interpolate(3, 2, 0.5, 40, tiny_ae)
 
 
-def test_tabs_build_with_named_events():
+@pytest.mark.parametrize("tab,events", [
+    (digits, {"digits_reconstruct", "digits_pick", "digits_interpolate", "digits_book_figure"}),
+    (face_vae, {"vae_sample", "vae_reconstruct", "vae_arithmetic", "vae_interpolate", "vae_pick", "vae_browse",
+                "vae_add_upload", "vae_clear_group", "vae_book_groups"}),
+])
+def test_tabs_build_with_named_events(tab, events):
+    problem = common.load_problem(tab.NAME)
+    if problem is not None:
+        pytest.skip(f"the {tab.NAME} checkpoint does not load, so its tab shows only the notice: {problem}")
     with gr.Blocks() as demo:
-        session = gr.State({})
-        digits.build(session)
-        face_vae.build(session)
+        tab.build(gr.State({}))
     names = {d.api_name for d in demo.fns.values() if d.api_name}
-    want = set()
-    if genlab.get("digits_ae").checkpoint.is_dir():
-        want |= {"digits_reconstruct", "digits_pick", "digits_interpolate", "digits_book_figure"}
-    if genlab.get("faces_vae").checkpoint.is_dir():
-        want |= {"vae_sample", "vae_reconstruct", "vae_arithmetic", "vae_interpolate", "vae_pick", "vae_browse",
-                 "vae_add_upload", "vae_clear_group", "vae_book_groups"}
-    assert want <= names, want - names
+    assert events <= names, events - names

@@ -52,6 +52,9 @@ def test_output_shape_range_and_determinism(name):
     model = genlab.build(name, "tiny").eval()
     a, b = output(model, seed=3), output(model, seed=3)
     assert torch.equal(a, b), "same seed must give the same output"
+    n = 2 if hasattr(model, "translate") or not hasattr(model, "sample") else 4  # as models_util.output asks
+    shape = MODELS[name].shape(model.cfg)
+    assert a.shape[0] == n and (shape is None or tuple(a.shape) == (n, *shape)), (tuple(a.shape), shape)
     if a.is_floating_point() and a.dim() == 4:  # images: N×C×H×W in [0, 1]
         assert a.min() >= 0 and a.max() <= 1
     c = output(model, seed=4)

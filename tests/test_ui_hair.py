@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 import genlab
-from genlab.ui import hair
+from genlab import checkpoint
+from genlab.ui import common, hair
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +36,29 @@ def test_examples_translate(model, direction):
     _check(hair.translate(ex[0][0], direction, model), model)
 
 
-def test_round_trip_error_matches_model(model):
-    path = hair.examples()[0][0]
-    _, _, x = hair._face(path, model.input_shape[-1])
-    _, back = model.round_trip(x, "black2blond")
-    text = hair.translate(path, "black2blond", model)[-1]
-    assert f"{(back - x).abs().mean().item():.4f}" in text
+class _Stub:
+    """A stand-in CycleGAN whose translation and round trip are known, so the handler's numbers can be checked
+    against values worked out by hand rather than against the handler's own computation."""
+
+    input_shape = (3, 16, 16)
+
+    def __init__(self, back):
+        self.back, self.seen = back, []
+
+    def round_trip(self, x, direction):
+        self.seen.append(direction)
+        return 1 - x, self.back(x)  # a translation that inverts every colour
+
+
+@pytest.mark.parametrize("back,rt", [(lambda x: x, "0.0000"), (torch.zeros_like, "0.4000"),
+                                     (torch.ones_like, "0.6000")])
+def test_round_trip_error_is_mean_abs_difference(tmp_path, back, rt):
+    # A flat (51, 102, 153) face is (0.2, 0.4, 0.6) after crop and resize: mean 0.4, and 0.6 away from white.
+    p = _save(tmp_path, "flat.png", Image.new("RGB", (80, 60), (51, 102, 153)))
+    stub = _Stub(back)
+    text = hair.translate(p, "blond2black", stub)[-1]
+    assert f"Round-trip error: {rt}**" in text and "Mean change made by the translation: 0.3333" in text  # |1 − 2x|
+    assert stub.seen == ["blond2black"] and "60×60 px" in text and "resized to 16×16" in text
 
 
 def _save(tmp_path, name, img, **kw):
@@ -135,7 +153,27 @@ def test_heat_map_black_where_unchanged():
     assert np.asarray(hair.heat_map(x, y))[:hair.SHOW // 2].mean() > h.mean()
 
 
-def test_tab_builds_without_checkpoint_or_with_it():
-    with gr.Blocks():
-        session = gr.State({})
-        hair.build(session)
+def _build_tab():
+    with gr.Blocks() as demo:
+        hair.build(gr.State({}))
+    names = {d.api_name for d in demo.fns.values() if d.api_name}
+    texts = [b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown)]
+    return names, "\n".join(t for t in texts if isinstance(t, str))
+
+
+def test_tab_with_the_shipped_checkpoint_has_its_controls():
+    if common.load_problem(hair.NAME) is not None:
+        pytest.skip(f"no usable {hair.NAME} checkpoint in checkpoints/: {common.load_problem(hair.NAME)}")
+    names, text = _build_tab()
+    assert {"hair_translate", "hair_example"} <= names and "no usable checkpoint" not in text
+
+
+def test_tab_without_a_checkpoint_shows_the_train_command(monkeypatch, tmp_path):
+    monkeypatch.setattr(checkpoint, "CHECKPOINTS", tmp_path)
+    common._load.cache_clear()
+    try:
+        names, text = _build_tab()
+    finally:
+        common._load.cache_clear()
+    assert "has no usable checkpoint" in text and f"python -m train {hair.NAME}" in text
+    assert not {"hair_translate", "hair_example"} & names

@@ -4,11 +4,12 @@ As in the book: D = 784→1024→512→256→1 with ReLU and Dropout(0.3) after 
 Sigmoid; G = 100→256→512→1024→784 with ReLU, ending in a Tanh, so images live in [−1, 1] (sample()
 maps them to [0, 1]). BCE loss, Adam 1e-4, batches of 64, the 60,000 training images, 50 epochs.
 
-The `cpu` preset (what ships) keeps the layer sizes, dropout and loss, and changes three things:
-LeakyReLU(0.2) and Adam 2e-4 with betas (0.5, 0.999) (Radford et al. 2016's settings; with the book's
-ReLU and 1e-4, D won outright in the first epochs and every code gave the same grey blob), an exponential
-moving average of G's weights (decay 0.999, about one epoch) as the model that ships, which averages out
-the speckle of the last updates, and the choice of the best of its 100 epochs by FID against training images.
+The `cpu` preset keeps the layer sizes, dropout and loss, and changes three things: LeakyReLU(0.2) and
+Adam 2e-4 with betas (0.5, 0.999) (Radford et al. 2016's settings; with the book's ReLU and 1e-4 D wins
+outright in the first epochs and every code gives the same grey blob), an exponential moving average of
+G's weights (decay 0.999, about one epoch) as the model that ships, which averages out the speckle of the
+last updates, and the choice of the best epoch by FID against training images. Which run ships is in the
+checkpoint's card; the runs behind these choices are in docs/TRAINING.md.
 """
 from __future__ import annotations
 

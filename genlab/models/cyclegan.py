@@ -19,8 +19,8 @@ Departures from the book, and why (the `book` preset keeps the book's settings):
 - Upsampling: `upsample="resize"` replaces the stride-2 transposed convolutions by nearest-neighbour
   resizing and a 3×3 convolution (Odena et al. 2016), which cannot paint the period-2 checkerboard
   that transposed convolutions leave on faces; `deconv` (the book's and the paper's layer) is the default.
-- Size: 64×64 faces, half the paper's width (32), the paper's 6 residual blocks for small images, a 24-wide
-  discriminator, batch 2: ~3.5 image pairs per second on 2 cores, so an epoch (2,340 pairs) is ~11 minutes.
+- Size (the `cpu` preset): 64×64 faces, half the paper's width (32), the paper's 6 residual blocks for small
+  images, a 24-wide discriminator, batch 2, so that an epoch takes minutes, not hours, on 2 CPU cores.
 
 Images are N×3×H×W in [0, 1] at the Model's edge; the networks work in [-1, 1].
 """
@@ -66,7 +66,7 @@ PRESETS = {
     # (epochs=1 is a placeholder: run it for as many epochs as your GPU allows).
     "book": Config(size=256, width=64, blocks=9, d_width=64, batch_size=1, lr=1e-5, decay=False,
                    identity_weight=0.0, buffer_size=0, epochs=1),
-    # What ships: 64×64, half the width, 6 blocks, resize-convolutions, identity loss, 4 epochs.
+    # Sized for a CPU: 64×64, half the width, 6 blocks, resize-convolutions, identity loss (what ships: the card).
     "cpu": Config(width=32, blocks=6, upsample="resize", identity_weight=5.0, epochs=4),
     # The live tab: something visible within a minute on 2 cores (300 faces per colour, 32×32).
     "live": Config(size=32, width=8, blocks=2, d_width=16, d_layers=2, limit=300, epochs=30),

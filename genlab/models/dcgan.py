@@ -5,11 +5,12 @@ w→3 with Tanh; D is the mirror with Conv2d, BatchNorm (not on the first layer)
 ending in a Sigmoid. BCE loss, Adam 2e-4 with betas (0.5, 0.999), batches of 128, weights N(0, 0.02)
 and BatchNorm scales N(1, 0.02). The book's width is w = 64 (G 512-256-128-64).
 
-The `cpu` preset (what ships) keeps the book's layers at half the width (w = 32, a quarter of the
-multiply-adds) with batches of 64, and adds two things the book does not have: DiffAugment of D's inputs
-(Zhao et al. 2020; genlab/augment.py), which in a side-by-side run at equal wall time took the FID after
-three epochs from 55 to 9.5 (docs/TRAINING.md), and the choice of the best epoch by FID. A separate D
-learning rate (`lr_d`, two time-scale updates) is a switch too; alone it made D win outright and lost.
+The `cpu` preset keeps the book's layers at half the width (w = 32, a quarter of the multiply-adds) with
+batches of 64, and adds two things the book does not have: DiffAugment of D's inputs (Zhao et al. 2020;
+genlab/augment.py), because on a few thousand faces D otherwise memorises them and G blurs or collapses,
+and the choice of the best epoch by FID. A separate D learning rate (`lr_d`, two time-scale updates) is a
+switch, off: it speeds up D, which already wins. The side-by-side runs behind these choices are in
+docs/TRAINING.md; which run ships is in the checkpoint's card.
 
 What ships is an exponential moving average of G's weights (Karras et al. 2018), with G's BatchNorm
 statistics re-estimated for the averaged weights; `ema = 0` ships the raw G instead.

@@ -6,7 +6,7 @@ Dataset faces come from glasses/ under the data root (labels from attributes.csv
 (genlab/demo_data, held-out faces only); without either, uploads still work. Group membership lives in a
 gr.State: a dict {"A": [...], "B": [...], "C": [...]} whose members are dataset names ("G/000053.jpg") or uploaded faces
 (3×S×S uint8 tensors). Gradio keeps each session's state (up to 500 sessions), so uploads are bounded: at most
-MAX_UPLOADS a group, 8-bit: 3 × 8 × 12 kB = 288 kB a session at 64 px (float and 64 a group were 9.4 MB).
+MAX_UPLOADS a group, 8-bit: 3 × 8 × 12 kB = 288 kB a session at 64 px.
 """
 from __future__ import annotations
 
