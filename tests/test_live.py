@@ -75,15 +75,13 @@ def test_the_worker_runs_without_gradio():
     assert out.stdout.strip() == "False", out.stderr
 
 
-def test_stop_ends_the_worker_within_a_second(_fast):
+def test_stop_ends_the_worker(_fast):
     box, g = start(_fast)
     run = box["run"]
     wait_steps(run, 20)
-    t = time.perf_counter()
     run.control.stop()
-    run.thread.join(1.0)
-    took = time.perf_counter() - t
-    assert not run.thread.is_alive() and took < 1.0, f"worker still alive {took:.2f} s after Stop"
+    run.thread.join(60)  # how fast is bench/live_training.py's business; here: that it ends at all
+    assert not run.thread.is_alive(), "worker still alive after Stop"
     step = run.step
     time.sleep(0.3)
     assert run.step == step, "steps were taken after Stop"
@@ -189,18 +187,20 @@ def test_train_only_flips_the_running_trainer(_fast, monkeypatch):
     g.close()
 
 
-def test_stop_ends_a_clothing_run_within_a_second_and_the_checkpoint_still_works(_fast):
+def test_stop_skips_the_score_and_resume_state_of_a_clothing_run_and_the_checkpoint_still_works(_fast):
     """Finishing a stopped run used to score it (loading an eval classifier) and write the resume state: 1.0-1.6 s
     on this box. The tab's runs skip both on a Stop (quick_stop) and write only the checkpoint."""
     need_data("FashionMNIST")
     box, g = start(_fast, "clothing_gan", "live")
     run = box["run"]
     wait_steps(run, 5, timeout=60)
-    t = time.perf_counter()
+    scored = []
+    trainer = run.control.trainer
+    trainer.score = lambda: scored.append(1) or {}  # a score after Stop would show here
     run.control.stop()
-    run.thread.join(1.0)
-    took = time.perf_counter() - t
-    assert not run.thread.is_alive() and took <= 1.0, f"worker still alive {took:.2f} s after Stop"
+    run.thread.join(60)
+    assert not run.thread.is_alive(), "worker still alive after Stop"
+    assert not scored and not (run.folder / "run" / "state.pt").exists()
     assert run.reason == "stopped" and run.path is not None and live_worker.active_runs() == 0
     list(g)
     session, _ = live.live_use(box, {})
