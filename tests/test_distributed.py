@@ -1,0 +1,135 @@
+"""Data-parallel training (genlab/distributed.py): two gloo processes on this CPU, every family at `tiny`.
+
+One spawn of two workers trains every family in turn (a process start costs seconds here); each worker saves
+its final weights and buffers and its per-step losses. Then, per family: the two ranks end bit-identical, and
+the two-process run ends at the losses of one process over the same global batches, within a tolerance (the
+two runs draw different noise, so only the deterministic autoencoder must agree closely). A last test runs the
+real CLI under torchrun and resumes its run state in one process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+from conftest import ROOT, _data_root, need_data
+from genlab import MODELS
+from genlab.training import Control, train
+
+WORLD = 2
+# Batches divisible by 2 (each rank gets half); a larger lr for the toys so that a few steps move the losses.
+OVERRIDES = {"curve_gan": {"batch_size": 64, "lr": 5e-3}, "number_gan": {"batch_size": 8, "lr": 5e-2}}
+EXACT = {"digits_ae"}  # no noise in its step: one process and two must agree up to rounding
+
+
+def _state(trainer) -> dict:
+    """Every weight and buffer of every network the trainer holds."""
+    return {f"{attr}.{k}": v.detach().clone() for attr, m in vars(trainer).items() if isinstance(m, nn.Module)
+            for k, v in m.state_dict().items()}
+
+
+def _run(name: str, root) -> dict:
+    control = Control()  # keeps the trainer
+    losses = [ev.losses for ev in train(name, "tiny", OVERRIDES.get(name), data=root, save=False,
+                                        preview_every=None, control=control) if ev.kind == "step"]
+    return {"losses": losses, "state": _state(control.trainer)}
+
+
+def _worker(rank: int, port: int, names: list, root: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        for name in names:
+            torch.save(_run(name, root), f"{out}/{name}.{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """{name: [rank 0's result, rank 1's result]} for every family whose data is here."""
+    root = _data_root()
+    names = [n for n, s in MODELS.items() if all((root / f).exists() for f in s.data)]
+    out = tmp_path_factory.mktemp("ranks")
+    mp.spawn(_worker, args=(_free_port(), names, str(root), str(out)), nprocs=WORLD)
+    return {n: [torch.load(out / f"{n}.{r}.pt", weights_only=True) for r in range(WORLD)] for n in names}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_ranks_stay_in_sync(name, runs):
+    need_data(*MODELS[name].data)
+    a, b = runs[name]
+    assert len(a["losses"]) > 0
+    assert a["state"].keys() == b["state"].keys()
+    differ = [k for k in a["state"] if not torch.equal(a["state"][k], b["state"][k])]
+    assert not differ, f"{name}: the ranks' weights differ after {len(a['losses'])} steps: {differ[:5]}"
+    assert a["losses"] == b["losses"], "every rank reports the losses averaged over all ranks"
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_two_processes_match_one(name, runs):
+    root = need_data(*MODELS[name].data)
+    two = runs[name][0]
+    one = _run(name, root)  # no torchrun environment: the one-process path
+    assert len(one["losses"]) == len(two["losses"]), "both runs take the same global batches"
+    last1, last2 = one["losses"][-1], two["losses"][-1]
+    assert last1.keys() == last2.keys()
+    rtol, atol = (1e-3, 1e-5) if name in EXACT else (0.25, 0.05)
+    for k in last1:
+        assert abs(last1[k] - last2[k]) <= atol + rtol * abs(last1[k]), (
+            f"{name} {k}: one process {last1[k]:.5f}, two processes {last2[k]:.5f}")
+    if name in EXACT:
+        for k, v in one["state"].items():
+            assert torch.allclose(v, two["state"][k], rtol=1e-4, atol=1e-6), f"{name}: {k} differs"
+
+
+def test_torchrun_cli_and_resume_in_one_process(tmp_path):
+    """`torchrun --nproc_per_node=2 -m train`: rank 0 alone writes the checkpoint (its card says world_size 2)
+    and the run state; one plain process resumes that state and finishes the run."""
+    root = need_data(*MODELS["faces_vae"].data)
+    env = {**os.environ, "GENLAB_DATA": str(root), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+           "-m", "train", "faces_vae", "--preset", "tiny", "--epochs", "2", "--max-seconds", "0",
+           "--out", str(tmp_path / "ck"), "--run-dir", str(tmp_path / "run")]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("time_cap:") == 1, "only rank 0 prints"
+    card = json.loads((tmp_path / "ck" / "card.json").read_text())
+    assert card["world_size"] == 2 and card["steps"] == 1 and card["stop_reason"] == "time_cap"
+    assert card["command"].startswith("torchrun --nproc_per_node=2 -m train faces_vae")
+    evs = list(train("faces_vae", "tiny", {"epochs": 2}, data=root, out=tmp_path / "ck1", run_dir=tmp_path / "run",
+                     resume=True, preview_every=None))
+    steps = [e.step for e in evs if e.kind == "step"]
+    assert steps[0] == 2 and evs[-1].reason == "finished" and evs[-1].step == steps[-1] == evs[0].total_steps
+    assert json.loads((tmp_path / "ck1" / "card.json").read_text())["world_size"] == 1
+
+
+def test_gradient_penalty_stays_fp32_under_autocast():
+    """The torchrun path may run the cGAN's step under bf16 autocast; its penalty must not change (fp32 inside)."""
+    from genlab.models import cgan
+
+    cfg = cgan.PRESETS["tiny"]
+    D = cgan.critic(cfg)
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.rand(2, 5, 64, 64, generator=g), torch.rand(2, 5, 64, 64, generator=g)
+    alpha = torch.rand(2, 1, 1, 1, generator=g)
+    plain = cgan.gradient_penalty(D, real, fake, alpha)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        cast = cgan.gradient_penalty(D, real, fake, alpha)
+    assert cast.dtype == torch.float32 and torch.equal(plain, cast)
