@@ -120,6 +120,24 @@ def test_torchrun_cli_and_resume_in_one_process(tmp_path):
     assert json.loads((tmp_path / "ck1" / "card.json").read_text())["world_size"] == 1
 
 
+def test_app_device(monkeypatch):
+    """The app's models go to $GENLAB_DEVICE, else to the GPU when one is present, else stay on the CPU."""
+    from genlab.ui import common
+
+    monkeypatch.delenv("GENLAB_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert common.device() == "cpu"
+    monkeypatch.setenv("GENLAB_DEVICE", "cuda")
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        common.device()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert common.device() == "cuda"
+    monkeypatch.setenv("GENLAB_DEVICE", "cpu")
+    assert common.device() == "cpu"
+    monkeypatch.delenv("GENLAB_DEVICE")
+    assert common.device() == "cuda"
+
+
 def test_gradient_penalty_stays_fp32_under_autocast():
     """The torchrun path may run the cGAN's step under bf16 autocast; its penalty must not change (fp32 inside)."""
     from genlab.models import cgan
