@@ -3,16 +3,16 @@
 One spawn of two workers trains every family in turn (a process start costs seconds here); each worker saves
 its final weights and buffers and its per-step losses. Then, per family: the two ranks end bit-identical, and
 the two-process run ends at the losses of one process over the same global batches, within a tolerance (the
-two runs draw different noise, so only the deterministic autoencoder must agree closely). A last test runs the
-real CLI under torchrun and resumes its run state in one process.
+two runs draw different noise, so only the deterministic autoencoder must agree closely). The same workers then
+run the CLI as torchrun would start it (its environment set), and one plain process resumes that run's state.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import socket
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -20,7 +20,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from conftest import ROOT, _data_root, need_data
+from conftest import _data_root, need_data
 from genlab import MODELS
 from genlab.training import Control, train
 
@@ -43,14 +43,25 @@ def _run(name: str, root) -> dict:
     return {"losses": losses, "state": _state(control.trainer)}
 
 
+CLI = ["faces_vae", "--preset", "tiny", "--epochs", "2", "--max-seconds", "0"]  # stops (and saves) after step 1
+
+
 def _worker(rank: int, port: int, names: list, root: str, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(WORLD),
-                      LOCAL_RANK=str(rank))
+                      LOCAL_RANK=str(rank), GENLAB_DATA=root)  # what torchrun sets
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     try:
         for name in names:
             torch.save(_run(name, root), f"{out}/{name}.{rank}.pt")
+        if "faces_vae" in names:
+            from train.__main__ import main
+
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                code = main([*CLI, "--out", f"{out}/ck", "--run-dir", f"{out}/run"])
+            with open(f"{out}/cli.{rank}.txt", "w") as f:
+                f.write(f"{code}\n{printed.getvalue()}")
     finally:
         dist.destroy_process_group()
 
@@ -68,7 +79,7 @@ def runs(tmp_path_factory):
     names = [n for n, s in MODELS.items() if all((root / f).exists() for f in s.data)]
     out = tmp_path_factory.mktemp("ranks")
     mp.spawn(_worker, args=(_free_port(), names, str(root), str(out)), nprocs=WORLD)
-    return {n: [torch.load(out / f"{n}.{r}.pt", weights_only=True) for r in range(WORLD)] for n in names}
+    return {"out": out, **{n: [torch.load(out / f"{n}.{r}.pt", weights_only=True) for r in range(WORLD)] for n in names}}
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -92,6 +103,7 @@ def test_two_processes_match_one(name, runs):
     assert last1.keys() == last2.keys()
     rtol, atol = (1e-3, 1e-5) if name in EXACT else (0.25, 0.05)
     for k in last1:
+        print(f"{name} {k}: one process {last1[k]:.5f}, two {last2[k]:.5f}")
         assert abs(last1[k] - last2[k]) <= atol + rtol * abs(last1[k]), (
             f"{name} {k}: one process {last1[k]:.5f}, two processes {last2[k]:.5f}")
     if name in EXACT:
@@ -99,21 +111,18 @@ def test_two_processes_match_one(name, runs):
             assert torch.allclose(v, two["state"][k], rtol=1e-4, atol=1e-6), f"{name}: {k} differs"
 
 
-def test_torchrun_cli_and_resume_in_one_process(tmp_path):
-    """`torchrun --nproc_per_node=2 -m train`: rank 0 alone writes the checkpoint (its card says world_size 2)
-    and the run state; one plain process resumes that state and finishes the run."""
+def test_torchrun_cli_and_resume_in_one_process(runs, tmp_path):
+    """The CLI under torchrun's environment: rank 0 alone prints and writes the checkpoint (its card says
+    world_size 2) and the run state; one plain process resumes that state and finishes the run."""
     root = need_data(*MODELS["faces_vae"].data)
-    env = {**os.environ, "GENLAB_DATA": str(root), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-           "-m", "train", "faces_vae", "--preset", "tiny", "--epochs", "2", "--max-seconds", "0",
-           "--out", str(tmp_path / "ck"), "--run-dir", str(tmp_path / "run")]
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("time_cap:") == 1, "only rank 0 prints"
-    card = json.loads((tmp_path / "ck" / "card.json").read_text())
+    out = runs["out"]
+    (code0, *text0), (code1, *text1) = [(out / f"cli.{r}.txt").read_text().split("\n") for r in range(WORLD)]
+    assert code0 == code1 == "0"
+    assert "time_cap:" in "\n".join(text0) and not "".join(text1).strip(), "only rank 0 prints"
+    card = json.loads((out / "ck" / "card.json").read_text())
     assert card["world_size"] == 2 and card["steps"] == 1 and card["stop_reason"] == "time_cap"
     assert card["command"].startswith("torchrun --nproc_per_node=2 -m train faces_vae")
-    evs = list(train("faces_vae", "tiny", {"epochs": 2}, data=root, out=tmp_path / "ck1", run_dir=tmp_path / "run",
+    evs = list(train("faces_vae", "tiny", {"epochs": 2}, data=root, out=tmp_path / "ck1", run_dir=out / "run",
                      resume=True, preview_every=None))
     steps = [e.step for e in evs if e.kind == "step"]
     assert steps[0] == 2 and evs[-1].reason == "finished" and evs[-1].step == steps[-1] == evs[0].total_steps
