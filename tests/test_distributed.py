@@ -54,6 +54,13 @@ def _worker(rank: int, port: int, names: list, root: str, out: str) -> None:
     try:
         for name in names:
             torch.save(_run(name, root), f"{out}/{name}.{rank}.pt")
+        control = Control()  # only rank 1 is asked to stop (one rank's Ctrl-C): both must stop at one step
+        for ev in train("number_gan", "tiny", {"batch_size": 8, "epochs": 3}, save=False, preview_every=None,
+                        control=control):
+            if ev.kind == "step" and rank == 1:
+                control.stop()
+        with open(f"{out}/stop.{rank}.txt", "w") as f:
+            f.write(f"{ev.reason} {ev.step}")
         if "faces_vae" in names:
             from train.__main__ import main
 
@@ -109,6 +116,11 @@ def test_two_processes_match_one(name, runs):
     if name in EXACT:
         for k, v in one["state"].items():
             assert torch.allclose(v, two["state"][k], rtol=1e-4, atol=1e-6), f"{name}: {k} differs"
+
+
+def test_one_rank_stopping_stops_all_at_the_same_step(runs):
+    ends = [(runs["out"] / f"stop.{r}.txt").read_text() for r in range(WORLD)]
+    assert ends == ["stopped 2"] * WORLD, "rank 1 asked after step 1; the ranks agree at the next step"
 
 
 def test_torchrun_cli_and_resume_in_one_process(runs, tmp_path):
