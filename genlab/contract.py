@@ -111,6 +111,7 @@ class Spec:
     image_shape: Callable | None = None  # cfg -> (C, H, W) of one image it makes or takes; None: no images
     evaluation: Evaluation = Evaluation()
     train_one_side: bool = False  # its Trainer honours `train_only` ("D" or "G"): the live tab offers the switch
+    bf16: bool = False  # its train_step is safe under CUDA bf16 autocast (torchrun runs; no BCELoss, which autocast refuses)
     layers: int = 0  # its place in the Building blocks tab's list of generators shown layer by layer (0: not)
     tab: Tab | None = None
 

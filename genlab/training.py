@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .data import is_pack, source as data_source
 from .registry import get
 
@@ -142,6 +142,9 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, data
     spec = get(name)
     control = control or Control()
     cfg = spec.config(preset, **(overrides or {}))
+    par = distributed.from_env(device)  # under torchrun: data parallel over its processes; else None, as before
+    main = par is None or par.main  # rank 0 alone writes previews, run state and the checkpoint
+    device = par.device if par else device
     run_dir = Path(run_dir) if run_dir else RUNS / name
     state_path = run_dir / "state.pt"
     out = Path(out) if out else spec.checkpoint
@@ -171,12 +174,17 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, data
     total = cfg.epochs * trainer.steps_per_epoch
     control.trainer = trainer
     one_side = spec.train_one_side
+    if par is not None:
+        par.attach(trainer, cfg.seed, step, bf16=spec.bf16)
+        # the loop reads a stop all ranks agreed on, at the same step; the caller's control is only asked
+        requested, control = control, Control(quick_stop=control.quick_stop, trainer=trainer)
 
     def save_state():
-        if save:
+        if save and main:
+            rng = par.data_rng() if par else torch.get_rng_state()
             _save_state(state_path, {"config": _jsonable(asdict(cfg)), "trainer": trainer.state_dict(),
                                      "stopper": stopper.state_dict(), "step": step, "epoch": epoch,
-                                     "in_epoch": in_epoch, "seconds": train_seconds, "rng": torch.get_rng_state(),
+                                     "in_epoch": in_epoch, "seconds": train_seconds, "rng": rng,
                                      "best": best})
 
     def finish(reason: str, message: str):
@@ -186,14 +194,15 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, data
             best_epoch = best["epoch"]
             trainer.model.load_state_dict(best["weights"])  # ship the weights EarlyStop scored best
         quick = control.quick_stop and reason == "stopped"
-        metrics = {} if quick else trainer.score()
+        metrics = {} if quick else par.score(trainer) if par else trainer.score()
         model = trainer.shipped()  # finalised here, whatever ran before (e.g. BatchNorm statistics of averaged weights)
-        if save and step > 0:
+        if save and step > 0 and main:
             if not quick:
                 save_state()
             card = {"model": name, "preset": preset, "dataset": trainer.dataset, "steps": step,
                     "epochs": epoch, "wall_time_s": round(train_seconds, 1), "machine": machine(),
-                    "seed": cfg.seed, "stop_reason": reason, "weights_from_epoch": best_epoch,
+                    "seed": cfg.seed, "world_size": par.world if par else 1, "stop_reason": reason,
+                    "weights_from_epoch": best_epoch,
                     "command": command or " ".join(shlex.quote(a) for a in sys.argv),
                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "metrics": {k: v for k, v in metrics.items() if k != "early_stop"}}
@@ -203,8 +212,9 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, data
                     reason=reason, message=message)
 
     yield Event("start", step, epoch, total_steps=total, message=f"{name} ({preset}) on {device}"
+                + (f", rank {par.rank} of {par.world} processes" if par else "")
                 + (" with the demo pack (genlab/demo_data), not the full data" if on_pack else ""))
-    if preview_every is not None:
+    if preview_every is not None and main:
         yield Event("preview", step, epoch, preview=trainer.preview(), total_steps=total)
     t0 = time.perf_counter()
     seconds0 = train_seconds
@@ -215,7 +225,7 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, data
             return
         sums, count = {}, 0
         skip, in_epoch = in_epoch, 0
-        for batch in trainer.batches(epoch):
+        for batch in par.batches(trainer.batches(epoch)) if par else trainer.batches(epoch):
             if skip:  # resuming mid-epoch: these steps were taken before the stop
                 skip -= 1
                 in_epoch += 1
@@ -225,11 +235,20 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, data
                 t0 = time.perf_counter() - (train_seconds - seconds0)  # paused time is not training time
             if one_side:
                 trainer.train_only = control.train_only  # the trainer reads it in its step
-            losses = trainer.train_step(batch)
+            if par is None:
+                losses = trainer.train_step(batch)
+            else:
+                with par.step_context():
+                    losses = trainer.train_step(batch)
             step += 1
             in_epoch += 1
-            items += _batch_size(batch)
+            items += _batch_size(batch)  # this rank's rows: items_per_s is per process
             train_seconds = seconds0 + time.perf_counter() - t0
+            if par is not None:
+                capped = max_seconds is not None and train_seconds - seconds0 >= max_seconds
+                losses = par.after_step(losses, requested.stopped, capped)
+                if par.stopped:
+                    control.stop()
             if not all(math.isfinite(v) for v in losses.values()):
                 bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not math.isfinite(v))
                 yield Event("done", step, epoch, losses=losses, elapsed=train_seconds, total_steps=total,
@@ -241,21 +260,21 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, data
             count += 1
             rate = items / max(train_seconds - seconds0, 1e-9)
             yield Event("step", step, epoch, losses=losses, elapsed=train_seconds, items_per_s=rate, total_steps=total)
-            if preview_every and step % preview_every == 0:
+            if preview_every and step % preview_every == 0 and main:
                 yield Event("preview", step, epoch, preview=trainer.preview(), elapsed=train_seconds, total_steps=total)
             if control.stopped:
                 yield from finish("stopped", f"Stopped at step {step}.")
                 return
-            if max_seconds is not None and train_seconds - seconds0 >= max_seconds:
+            if par.capped if par else max_seconds is not None and train_seconds - seconds0 >= max_seconds:
                 yield from finish("time_cap", f"Reached the time cap of {max_seconds:.0f} s at step {step}.")
                 return
         epoch += 1
         in_epoch = 0
-        metrics = trainer.score()
+        metrics = par.score(trainer) if par else trainer.score()
         mean = {k: v / max(count, 1) for k, v in sums.items()}
         yield Event("epoch", step, epoch, losses=mean, metrics=metrics, elapsed=train_seconds,
                     items_per_s=items / max(train_seconds - seconds0, 1e-9), total_steps=total)
-        if preview_every == 0:
+        if preview_every == 0 and main:
             yield Event("preview", step, epoch, preview=trainer.preview(), elapsed=train_seconds, total_steps=total)
         early = False
         if "early_stop" in metrics:

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from genlab import MODELS, CheckpointError, DataError  # noqa: E402
+from genlab import MODELS, CheckpointError, DataError, distributed  # noqa: E402
 from genlab.registry import get  # noqa: E402
 from genlab.training import Control, train  # noqa: E402
 
@@ -112,6 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     command = "python -m train " + " ".join(shlex.quote(x) for x in argv)
+    if "WORLD_SIZE" in os.environ:  # started by torchrun: rank 0 speaks for all
+        per_node = os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])
+        command = command.replace("python -m", f"torchrun --nproc_per_node={per_node} -m", 1)
+        if os.environ.get("RANK", "0") != "0":
+            sys.stdout = open(os.devnull, "w")
+    rate = "items/s" if "WORLD_SIZE" not in os.environ else "items/s per process"
     bar = None
     try:
         for ev in train(name, a.preset, overrides, data=a.data, out=a.out, run_dir=a.run_dir, resume=a.resume,
@@ -120,14 +126,15 @@ def main(argv: list[str] | None = None) -> int:
             if ev.kind == "start":
                 print(ev.message)
                 bar = tqdm(total=ev.total_steps, initial=ev.step, unit="step", dynamic_ncols=True,
-                           disable=not sys.stderr.isatty() and not os.environ.get("GENLAB_PROGRESS"))
+                           disable=(not sys.stderr.isatty() and not os.environ.get("GENLAB_PROGRESS"))
+                           or os.environ.get("RANK", "0") != "0")
             elif ev.kind == "step":
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.3f}" for k, v in ev.losses.items()}, refresh=False)
             elif ev.kind == "epoch":
                 show = {**ev.losses, **{k: v for k, v in ev.metrics.items() if k != "early_stop"}}
                 tqdm.write(f"epoch {ev.epoch}: step {ev.step}, " + ", ".join(f"{k} {v:.4g}" for k, v in show.items())
-                           + f", {ev.items_per_s:.0f} items/s, {ev.elapsed:.0f} s")
+                           + f", {ev.items_per_s:.0f} {rate}, {ev.elapsed:.0f} s")
             elif ev.kind == "preview" and a.preview_dir:
                 Path(a.preview_dir).mkdir(parents=True, exist_ok=True)
                 ev.preview.save(Path(a.preview_dir) / f"epoch_{ev.epoch:04d}.png")
@@ -146,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        distributed.close()
     return 0
 
 

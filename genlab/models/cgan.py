@@ -152,9 +152,10 @@ def gradient_norms(critic_fn, x: torch.Tensor) -> torch.Tensor:
     The per-sample norm matters: one norm over the whole batch would not constrain each sample.
     create_graph=True so the penalty on these norms can itself be differentiated.
     """
-    x = x.detach().requires_grad_(True)
-    scores = critic_fn(x)
-    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)  # samples are independent
+    x = x.detach().float().requires_grad_(True)
+    with torch.autocast(x.device.type, enabled=False):  # fp32 always: bf16 is too coarse for ‖∇D‖ − 1 near 0
+        scores = critic_fn(x)
+        (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)  # samples are independent
     return grad.flatten(1).norm(2, dim=1)
 
 
@@ -418,4 +419,4 @@ SPEC = Spec("glasses_cgan", __name__, "Eyeglasses cGAN", 5,
             "conditional WGAN-GP drawing 64×64 faces with or without glasses", kind="conditional",
             data=("glasses/G", "glasses/NoG"), image_shape=lambda cfg: (3, cfg.image_size, cfg.image_size),
             evaluation=Evaluation(features="glasses", generate=both_labels, checks="genlab.eval.glasses_cgan"),
-            train_one_side=True, layers=3, tab=Tab("Eyeglasses", "glasses"))
+            train_one_side=True, bf16=True, layers=3, tab=Tab("Eyeglasses", "glasses"))

@@ -79,9 +79,17 @@ def public(message: str) -> str:
     return re.sub(r"(?<![\w.])/(?:[\w.-]+/)+", "", message)  # any other absolute folder: keep the file's name
 
 
+def device() -> str:
+    """Where the app's shipped models run: $GENLAB_DEVICE, else the GPU when there is one, else the CPU."""
+    name = os.environ.get("GENLAB_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():  # fail at start, not on a visitor's click
+        raise RuntimeError(f"GENLAB_DEVICE={name}, but this machine has no CUDA device; unset it to use the CPU.")
+    return name
+
+
 @functools.lru_cache(maxsize=None)
 def _load(name: str):
-    return genlab.load(name)
+    return genlab.load(name, device=device())
 
 
 def model(name: str, override=None):
