@@ -9,7 +9,8 @@ The `cpu` preset keeps the book's layers at half the width (w = 32, a quarter of
 batches of 64, and adds two things the book does not have: DiffAugment of D's inputs (Zhao et al. 2020;
 genlab/augment.py), because on a few thousand faces D otherwise memorises them and G blurs or collapses,
 and the choice of the best epoch by FID. A separate D learning rate (`lr_d`, two time-scale updates) is a
-switch, off: it speeds up D, which already wins. The side-by-side runs behind these choices are in
+switch, off: it speeds up D, which already wins. `spectral` (off) adds a penalty on G for period-2 energy
+above the training faces' (Trainer.spectral_penalty). The side-by-side runs behind these choices are in
 docs/TRAINING.md; which run ships is in the checkpoint's card.
 
 What ships is an exponential moving average of G's weights (Karras et al. 2018), with G's BatchNorm
