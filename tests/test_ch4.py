@@ -233,3 +233,14 @@ def test_anime_spectral_penalty_is_zero_on_real_faces_and_pushes_a_checkerboard_
     assert after.item() < before.item()  # its gradient removes period-2 energy
     s = t.train_step(t.images[:4])
     assert s["loss_spectral"] >= 0 and "loss_spectral" not in dcgan.Trainer(dcgan.PRESETS["tiny"], data_root=root).train_step(t.images[:4])
+
+
+def test_anime_select_by_recall_scores_the_negative_recall():
+    from dataclasses import replace
+
+    root = need_data("anime/faces")
+    with pytest.raises(ValueError, match="select_by"):
+        dcgan.Trainer(replace(dcgan.PRESETS["tiny"], select=True, select_by="kid"), data_root=root)
+    t = dcgan.Trainer(replace(dcgan.PRESETS["tiny"], select=True, select_by="recall"), data_root=root)
+    s = t.score()
+    assert s["early_stop"] == -s["recall_train_2k"] and s["fid_train_2k"] != s["early_stop"]

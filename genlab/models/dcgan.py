@@ -49,6 +49,7 @@ class Config:
     ema: float = 0.995  # decay of the moving average of G's weights; 0 = ship the raw G
     diffaug: str = ""  # DiffAugment transforms of D's inputs (genlab.augment), e.g. "color,translation,cutout"
     select: bool = False  # ship the epoch with the best FID against real training faces, not the last
+    select_by: str = "fid"  # with select: "fid" (lowest) or "recall" (highest: FID barely sees lost variety)
     # with select: only epochs whose checkerboard ratio (genlab.eval.metrics) against those training faces is
     # at most this compete (0 = any): FID barely sees a faint period-2 pattern that the eye sees on every face
     select_checkerboard: float = 0.0
@@ -147,6 +148,8 @@ class Trainer:
         self.cfg, self.device = cfg, device
         self.train_only = None  # None, "D" or "G": the live tab's "train only one side" switch
         check_policy(cfg.diffaug)
+        if cfg.select_by not in ("fid", "recall"):
+            raise ValueError(f"select_by must be 'fid' or 'recall', not {cfg.select_by!r}")
         folder = resolve_root(data_root) / FOLDER
         if cfg.limit:  # tests and the live tab: the first few files only
             self.images = load_folder(folder, cfg.size, cfg.limit)
@@ -275,8 +278,9 @@ class Trainer:
             z = noise(2000, self.cfg.z_dim, seed=98, device=self.device).reshape(2000, -1, 1, 1)
             fake = torch.cat([m(z[i:i + 250]) for i in range(0, 2000, 250)]).cpu()
             feats = metrics.features(net, fake)
-            out["early_stop"] = out["fid_train_2k"] = metrics.fid(feats, real)
-            out["recall_train_2k"] = metrics.precision_recall(feats, real)[1]  # logged: FID alone misses lost variety
+            out["fid_train_2k"] = metrics.fid(feats, real)
+            out["recall_train_2k"] = metrics.precision_recall(feats, real)[1]
+            out["early_stop"] = out["fid_train_2k"] if self.cfg.select_by == "fid" else -out["recall_train_2k"]
             if self.cfg.select_checkerboard:
                 out["checkerboard_train_2k"] = metrics.checkerboard_ratio(fake, real_images)
                 if out["checkerboard_train_2k"] > self.cfg.select_checkerboard:
