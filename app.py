@@ -50,7 +50,8 @@ if not os.environ.get("GRADIO_TEMP_DIR"):
     os.environ["GRADIO_TEMP_DIR"] = str(tempdirs.make("gradio", keep=True))
 
 import gradio as gr  # noqa: E402
-
+import gradio.networking  # noqa: E402
+import httpx  # noqa: E402
 
 
 def tabs() -> list[tuple[str, str, list[str]]]:
@@ -180,7 +181,23 @@ demo.queue(default_concurrency_limit=int(os.environ.get("GENLAB_CONCURRENCY", "4
 limit_per_session(demo._queue, PER_SESSION)
 light_sessions()
 
+def patient_url_ok(url: str, seconds: float = 120) -> bool:
+    """Gradio's launch() checks that its page answers with one HEAD request of 3 s and exits when that times
+    out, which it does on a starved 2-core box (a training beside it, a class arriving at start). The same
+    check, retried with longer timeouts until `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.head(url, timeout=15, verify=False).status_code in (200, 401, 301, 302, 303, 307, 308):
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
 if __name__ == "__main__":
+    gradio.networking.url_ok = patient_url_ok  # launch() looks it up on the module at call time
     # Uploads are faces: 20 MB is plenty, and bigger files are refused before they reach a handler.
     # Gradio keeps each browser session's state (and, without light_sessions, a 0.6 MB copy of the page's config)
     # until 10,000 sessions by default: ~6 GB on a public Space. The 500 most recently used sessions are kept.

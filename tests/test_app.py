@@ -65,3 +65,31 @@ def test_missing_checkpoint_is_named(monkeypatch, tmp_path):
             toys.sample_numbers(10, 0)
     finally:
         common._load.cache_clear()
+
+
+def test_start_up_check_waits_for_a_page_slower_than_gradios_3_s():
+    """A starved machine answers launch()'s self-check late; Gradio's own check gives up after 3 s and the app exits."""
+    import http.server
+    import threading
+    import time
+
+    import gradio.networking
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            time.sleep(4)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}/"
+    try:
+        assert not gradio.networking.url_ok(url)  # what made the app exit
+        assert app.patient_url_ok(url, seconds=30)
+    finally:
+        srv.shutdown()
+    assert not app.patient_url_ok("http://127.0.0.1:9/", seconds=1)  # nothing listening: still False in the end
