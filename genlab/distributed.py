@@ -54,6 +54,9 @@ def close() -> None:
     """End the process group this module started (the CLI calls it when the run is over)."""
     global _owned
     if _owned and dist.is_initialized():
+        # All ranks tear down together: a rank that destroyed its gloo group while rank 0 was still writing the
+        # checkpoint sometimes aborted at exit ("terminate called without an active exception", 1 run in 3).
+        dist.barrier()
         dist.destroy_process_group()
     _owned = False
 
