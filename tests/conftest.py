@@ -32,7 +32,7 @@ def need_data(*folders: str) -> Path:
         if os.environ.get("GENLAB_REQUIRE_DATA") == "1":
             pytest.fail(msg + "; GENLAB_REQUIRE_DATA=1 makes this a failure")
         pytest.skip(msg)
-    return root
+    return root.resolve()  # absolute: tests hand it to subprocesses that run in other folders
 
 
 @pytest.fixture(autouse=True)
