@@ -4,7 +4,7 @@
                                 [--compile]
 
 For each model, two trainers on the same batches of real data (a small subset, from ../shared/data):
-- ours: the model's own Trainer (genlab/models/<family>.py) with its `cpu` preset;
+- ours: the model's own Trainer (genlab/models/<name>.py) with its `cpu` preset;
 - ref: the same networks and batch size written the way the book writes them, kept here only: plain
   eager nn.Module code, NCHW tensors, the default Adam, `zero_grad()`, `loss.item()` after every step.
   Each reference computes the same losses and updates per step as ours, one network call per input;

@@ -1,5 +1,5 @@
 """What a model family provides, in code: Protocols for its Config, Model and Trainer, and the registry
-entry (Spec) each genlab/models/<family>.py ends with.
+entry (Spec) each genlab/models/<name>.py ends with.
 
 Written as typing.Protocols, not base classes, so a family stays one plain file with no class tree;
 tests/test_contract.py checks every registered family against them. The training loop (genlab.training),
@@ -102,7 +102,7 @@ class Spec:
     """A model's registry entry: everything the rest of GenLab needs to know about it."""
 
     name: str  # registry name: CLI, genlab.load, checkpoints/<name>, tests
-    module: str  # the family module (the file's __name__)
+    module: str  # the model's module (the file's __name__)
     title: str
     chapter: int
     summary: str

@@ -216,7 +216,7 @@ eval/fashion classifier; `class_min` / `class_max` in the table): real vs real s
 class (the classifier's own errors: a perfect one would give 10% each); the collapsed and untrained
 generators put 100% into one class.
 
-**Model-specific checks** (genlab/eval/<name>.py, in the table above). `hair_cyclegan`:
+**Model-specific checks** (genlab/models/<name>_eval.py, in the table above). `hair_cyclegan`:
 `sharpness_ratio_<direction>` and `checkerboard_ratio_<direction>` compare translated held-out faces with the
 real held-out faces of the target colour; `identity_*_<direction>` are the same numbers for the untouched
 source photos, the value a perfect translation would reach (near 1: photos of the two colours are alike).

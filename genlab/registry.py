@@ -1,6 +1,6 @@
-"""MODELS: the one place that lists the models, one line per family module in genlab/models/.
+"""MODELS: the one place that lists the models, one line per model; each is the module genlab/models/<name>.py.
 
-Each family file ends with its registry entry, `SPEC = Spec(...)` (genlab.contract): name, title, chapter,
+Each model file ends with its registry entry, `SPEC = Spec(...)` (genlab.contract): name, title, chapter,
 data folders, image shape, evaluation, tab, live-tab switches. The CLI, the app, the evaluation, the tests
 and the benchmarks iterate over MODELS; none of them names a model.
 """
@@ -10,18 +10,18 @@ import importlib
 
 from .contract import Spec
 
-FAMILIES = [
-    "curve",
-    "numbers",
-    "clothing",
-    "dcgan",
-    "cgan",
-    "cyclegan",
-    "autoencoder",
-    "vae",
+NAMES = [
+    "curve_gan",
+    "number_gan",
+    "clothing_gan",
+    "anime_dcgan",
+    "glasses_cgan",
+    "hair_cyclegan",
+    "digits_ae",
+    "faces_vae",
 ]
 
-MODELS: dict[str, Spec] = {s.name: s for s in (importlib.import_module(f"genlab.models.{f}").SPEC for f in FAMILIES)}
+MODELS: dict[str, Spec] = {s.name: s for s in (importlib.import_module(f"genlab.models.{f}").SPEC for f in NAMES)}
 
 
 def get(name: str) -> Spec:

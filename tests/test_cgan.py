@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import genlab
-from genlab.models import cgan
+from genlab.models import glasses_cgan as cgan
 from conftest import need_data
 
 

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import genlab
-from genlab.models import clothing, dcgan
+from genlab.models import clothing_gan as clothing, anime_dcgan as dcgan
 from genlab.ui import common, image_gan
 from tests.conftest import need_data
 

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 import genlab
 from genlab import faces
-from genlab.models import vae
+from genlab.models import faces_vae as vae
 from genlab.ui import common, digits, face_vae
 from conftest import need_data
 

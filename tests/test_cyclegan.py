@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import genlab
-from genlab.models import cyclegan
+from genlab.models import hair_cyclegan as cyclegan
 from conftest import need_data
 
 

@@ -13,7 +13,7 @@ from PIL import Image
 import genlab
 from conftest import ROOT, need_data
 from genlab import data, demo_pack, faces
-from genlab.models import vae
+from genlab.models import faces_vae as vae
 from genlab.registry import MODELS
 from genlab.training import Control, train
 

@@ -161,7 +161,7 @@ def test_app_device(monkeypatch):
 
 def test_gradient_penalty_stays_fp32_under_autocast():
     """The torchrun path may run the cGAN's step under bf16 autocast; its penalty must not change (fp32 inside)."""
-    from genlab.models import cgan
+    from genlab.models import glasses_cgan as cgan
 
     cfg = cgan.PRESETS["tiny"]
     D = cgan.critic(cfg)

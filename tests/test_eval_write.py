@@ -1,4 +1,4 @@
-"""`python -m genlab.eval.digits_ae --write` and `python -m genlab.eval.faces_vae --write` run to the end, in a
+"""`python -m genlab.models.digits_ae_eval --write` and `python -m genlab.models.faces_vae_eval --write` run to the end, in a
 temp copy of the repo (they write the card and docs/ figures beside the package they run from), and leave the
 repo's own checkpoints untouched."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, need_data
 
 # faces_vae's full evaluation (FID over 5,000 samples) takes minutes: the test stubs the numbers, not the writing
-STUB = "import sys, genlab.eval.{m} as m; m.evaluate = lambda model, root=None: {{'held_out_mse_per_pixel': 0.5}}; " \
+STUB = "import sys, genlab.models.{m}_eval as m; m.evaluate = lambda model, root=None: {{'held_out_mse_per_pixel': 0.5}}; " \
        "m.main(sys.argv[1:])"
 
 
@@ -29,7 +29,7 @@ def test_eval_write_updates_the_card_of_a_copy(name, folders, stub, tmp_path):
         shutil.copytree(ROOT / "checkpoints" / folder, repo / "checkpoints" / folder)
     shipped = (ROOT / "checkpoints" / name / "card.json").read_bytes()
     before = json.loads(shipped)
-    cmd = ["-c", STUB.format(m=name)] if stub else ["-m", f"genlab.eval.{name}"]
+    cmd = ["-c", STUB.format(m=name)] if stub else ["-m", f"genlab.models.{name}_eval"]
     r = subprocess.run([sys.executable, *cmd, "--write", "--data", str(root)], cwd=repo, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -35,7 +35,7 @@ def _bench():
 
 @pytest.fixture
 def boxes(monkeypatch):
-    from genlab.models import numbers
+    from genlab.models import number_gan as numbers
 
     monkeypatch.setattr(numbers.Trainer, "preview", lambda self: Image.new("RGB", (64, 64), "gray"))
     monkeypatch.setattr(live_worker, "TICK", 0.05)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from conftest import need_data
 from genlab import charts
-from genlab.models import curve, numbers
+from genlab.models import curve_gan as curve, number_gan as numbers
 from genlab.registry import get
 from genlab.training import Control, train
 from genlab.ui import live, live_worker

@@ -24,7 +24,7 @@ def test_quick_stop_ships_batchnorm_statistics_of_the_averaged_generator(tmp_pat
 
 
 def test_model_evaluations_write_their_metrics_into_the_card(tmp_path):
-    """`python -m genlab.eval.digits_ae --write` and `... faces_vae --write` call checkpoint.write_card(folder,
+    """`python -m genlab.models.digits_ae_eval --write` and `... faces_vae --write` call checkpoint.write_card(folder,
     metrics) (they once called a write_card that also wanted validation rows: a TypeError); it merges the metrics
     and keeps the card's full evaluation."""
     import json

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import need_data
-from genlab.models import cgan, cyclegan
+from genlab.models import glasses_cgan as cgan, hair_cyclegan as cyclegan
 from genlab.registry import get
 
 

@@ -59,7 +59,7 @@ def test_stop_then_resume_continues(tmp_path):
 
 def test_control_train_only_reaches_the_trainer_from_the_next_step(monkeypatch):
     """The live tab's "train only" switch: Control.train_only is handed to the trainer before each step."""
-    from genlab.models import numbers
+    from genlab.models import number_gan as numbers
 
     seen, orig = [], numbers.Trainer.train_step
     monkeypatch.setattr(numbers.Trainer, "train_step", lambda self, b: (seen.append(self.train_only), orig(self, b))[1])
@@ -115,7 +115,7 @@ def test_killed_state_save_keeps_old(tmp_path, monkeypatch):
 
 
 def test_divergence_stops_with_message(tmp_path, monkeypatch):
-    from genlab.models import numbers
+    from genlab.models import number_gan as numbers
 
     monkeypatch.setattr(numbers.Trainer, "train_step", lambda self, b: {"loss_d": float("nan"), "loss_g": 1.0})
     evs = list(train("number_gan", "tiny", out=tmp_path / "ck"))

@@ -10,7 +10,7 @@ from PIL import Image
 
 import genlab
 from genlab import images
-from genlab.models import cgan
+from genlab.models import glasses_cgan as cgan
 from genlab.ui import glasses as ui
 
 

@@ -23,7 +23,7 @@ from genlab import data, faces
 from genlab import images
 from genlab import tempdirs
 from genlab.eval import classifier
-from genlab.eval.faces_vae import judge as p_no_glasses
+from genlab.models.faces_vae_eval import judge as p_no_glasses
 from genlab.images import grid_pil, load_face, to_pil
 from genlab.latent import combine, path
 from genlab.registry import of_kind

@@ -214,5 +214,5 @@ class Trainer:
 
 SPEC = Spec("faces_vae", __name__, "Face VAE", 7, "variational autoencoder on 64×64 faces with/without glasses",
             kind="vae", data=FOLDERS, image_shape=lambda cfg: (3, cfg.image_size, cfg.image_size),
-            evaluation=Evaluation(features="glasses", checks="genlab.eval.faces_vae"), layers=4, bf16=True,
+            evaluation=Evaluation(features="glasses", checks="genlab.models.faces_vae_eval"), layers=4, bf16=True,
             tab=Tab("Face VAE", "face_vae"))

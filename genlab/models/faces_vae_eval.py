@@ -13,8 +13,8 @@ from torch.nn import functional as F
 
 from .. import data, faces
 from ..latent import combine
-from ..models import vae
-from . import classifier
+from . import faces_vae as vae
+from ..eval import classifier
 
 NO_GLASSES = 0  # classifier.SPECS["glasses"]["classes"] = ["no glasses", "glasses"]
 
@@ -111,7 +111,7 @@ def arithmetic_figure(model, root=None):
 
 
 def main(argv=None):
-    """python -m genlab.eval.faces_vae [--write]: print the metrics; --write also puts them in the card
+    """python -m genlab.models.faces_vae_eval [--write]: print the metrics; --write also puts them in the card
     and draws docs/faces_vae_samples.png and docs/faces_vae_arithmetic.png."""
     import argparse
     import json
@@ -121,7 +121,7 @@ def main(argv=None):
     from ..images import grid_pil
     from ..registry import get
 
-    p = argparse.ArgumentParser(prog="python -m genlab.eval.faces_vae")
+    p = argparse.ArgumentParser(prog="python -m genlab.models.faces_vae_eval")
     p.add_argument("--data", default=None)
     p.add_argument("--checkpoint", default=None)
     p.add_argument("--write", action="store_true")

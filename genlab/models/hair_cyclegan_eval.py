@@ -25,8 +25,8 @@ import torch
 from torch.nn import functional as F
 
 from .. import data
-from ..models.cyclegan import DIRECTIONS, FOLDERS
-from . import classifier, metrics
+from .hair_cyclegan import DIRECTIONS, FOLDERS
+from ..eval import classifier, metrics
 
 AIM = 0.8  # share of translated faces the classifier must assign to the target colour
 FACE_BOX = (slice(26, 54), slice(18, 46))  # rows, cols of a 64×64 aligned CelebA face: eyes to chin
@@ -123,7 +123,7 @@ def main(argv=None):
     from ..checkpoint import write_card
     from ..registry import get
 
-    p = argparse.ArgumentParser(prog="python -m genlab.eval.hair_cyclegan", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m genlab.models.hair_cyclegan_eval", description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
     p.add_argument("--data", default=None)
     p.add_argument("--figure", default=None, help="write the round-trip figure (PNG) here")

@@ -18,7 +18,7 @@ def evaluate(model, root=None) -> dict:
 
 
 def main(argv=None):
-    """python -m genlab.eval.digits_ae [--write]: print the metric; --write also puts it in the card and draws
+    """python -m genlab.models.digits_ae_eval [--write]: print the metric; --write also puts it in the card and draws
     docs/digits_ae_samples.png (the book's figure: one test digit per class, above its reconstruction)."""
     import argparse
     import json
@@ -27,10 +27,10 @@ def main(argv=None):
     import genlab
     from ..checkpoint import write_card
     from ..images import grid_pil
-    from ..models.autoencoder import one_per_class
+    from .digits_ae import one_per_class
     from ..registry import get
 
-    p = argparse.ArgumentParser(prog="python -m genlab.eval.digits_ae")
+    p = argparse.ArgumentParser(prog="python -m genlab.models.digits_ae_eval")
     p.add_argument("--data", default=None)
     p.add_argument("--write", action="store_true")
     a = p.parse_args(argv)

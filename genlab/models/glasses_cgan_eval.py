@@ -1,7 +1,7 @@
 """Does the eyeglasses cGAN obey its label, and only its label? Judged by the shipped glasses and sex classifiers
 (checkpoints/eval/glasses, checkpoints/eval/sex).
 
-    from genlab.eval.glasses_cgan import evaluate
+    from genlab.models.glasses_cgan_eval import evaluate
     evaluate(genlab.load("glasses_cgan"))   # {'classifier_real_accuracy': ..., 'agree_glasses': ..., ...}
 
 `classifier_real_*`: the classifier's accuracy on the real held-out images (it never saw them), so one
@@ -14,7 +14,7 @@ label flips: a label that carries sex (80% of the real glasses faces are men) sh
 `sex_flip_rate_real_mirrored`, the share of real held-out faces whose predicted sex changes in their mirror
 image, is the flip rate of a change that keeps the sex: the classifier's own floor.
 `checkerboard_ratio_<label>`: period-2 spectral energy of the samples ÷ that of the real held-out faces of
-that label (genlab.eval.metrics). `python -m genlab.eval.glasses_cgan [--write-card]` prints
+that label (genlab.eval.metrics). `python -m genlab.models.glasses_cgan_eval [--write-card]` prints
 them, with --write-card stores them in the checkpoint's card.json "metrics", and with
 --figure docs/glasses_cgan_samples.png draws rows with / without glasses on the same noise.
 """
@@ -26,7 +26,7 @@ import json
 import torch
 from torch.nn import functional as F
 
-from . import classifier, metrics
+from ..eval import classifier, metrics
 
 N_PER_LABEL = 500
 SEED = 20_250  # fixed noise, so the numbers are reproducible
@@ -81,7 +81,7 @@ def figure(model, path, seed: int = 0, n: int = 8):
 def main(argv=None):
     import genlab
 
-    p = argparse.ArgumentParser(prog="python -m genlab.eval.glasses_cgan", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m genlab.models.glasses_cgan_eval", description=__doc__.split("\n")[0])
     p.add_argument("--data", default=None)
     p.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped one)")
     p.add_argument("--write-card", action="store_true", help="store the numbers in the checkpoint's card.json")

@@ -366,5 +366,5 @@ class Trainer:
 
 SPEC = Spec("hair_cyclegan", __name__, "Hair-colour CycleGAN", 6, "CycleGAN turning black hair blond and back",
             kind="translate", data=FOLDERS, image_shape=lambda cfg: (3, cfg.size, cfg.size),
-            evaluation=Evaluation(checks="genlab.eval.hair_cyclegan"), train_one_side=True, bf16=True,
+            evaluation=Evaluation(checks="genlab.models.hair_cyclegan_eval"), train_one_side=True, bf16=True,
             tab=Tab("Hair color", "hair"))

@@ -125,4 +125,4 @@ class Trainer:
 
 SPEC = Spec("digits_ae", __name__, "Digits autoencoder", 7, "autoencoder squeezing MNIST digits to 20 numbers",
             kind="autoencoder", data=("MNIST",), image_shape=lambda cfg: (1, 28, 28),
-            evaluation=Evaluation(checks="genlab.eval.digits_ae"), bf16=True, tab=Tab("Digits", "digits"))
+            evaluation=Evaluation(checks="genlab.models.digits_ae_eval"), bf16=True, tab=Tab("Digits", "digits"))

@@ -232,7 +232,7 @@ class Trainer:
         self.cfg, self.device = cfg, device
         self.train_only = None  # None, "D" or "G": the live tab's "train only one side" switch
         root = data.data_root(data_root)
-        # Train split only; held-out images stay for evaluation (genlab.eval.glasses_cgan).
+        # Train split only; held-out images stay for evaluation (genlab.models.glasses_cgan_eval).
         self.classes, self.male = [], []
         for folder in ("glasses/G", "glasses/NoG"):
             tr, _ = data.folder_split(root / folder, cfg.image_size)
@@ -418,5 +418,5 @@ def both_labels(model, n: int, seed: int) -> torch.Tensor:
 SPEC = Spec("glasses_cgan", __name__, "Eyeglasses cGAN", 5,
             "conditional WGAN-GP drawing 64×64 faces with or without glasses", kind="conditional",
             data=("glasses/G", "glasses/NoG"), image_shape=lambda cfg: (3, cfg.image_size, cfg.image_size),
-            evaluation=Evaluation(features="glasses", generate=both_labels, checks="genlab.eval.glasses_cgan"),
+            evaluation=Evaluation(features="glasses", generate=both_labels, checks="genlab.models.glasses_cgan_eval"),
             train_one_side=True, bf16=True, layers=3, tab=Tab("Eyeglasses", "glasses"))
