@@ -78,19 +78,20 @@ def class_shares(clf, images: torch.Tensor) -> torch.Tensor:
     return torch.bincount(pred, minlength=len(clf.classes)).double() / len(pred)
 
 
-def image_metrics(name: str, model, n: int, root=None, validate: bool = True) -> tuple[dict, dict]:
+def image_metrics(name: str, model, n: int, root=None, validate: bool = True, real_max: int | None = None
+                  ) -> tuple[dict, dict]:
     """(metrics of the model's samples, validation rows) for one image generator.
 
     Every row gets the same numbers: fid, kid, precision, recall, density, coverage, sharpness_ratio,
     checkerboard_ratio (and class_min / class_max where the model has a class histogram). The k-NN metrics compare
     equal-sized random subsets (the radii shrink as a set grows), so with 5,000 samples and 479 held-out faces
-    they use 479 of each."""
+    they use 479 of each. `real_max` keeps only the first real_max images of each real set (for quick checks)."""
     from torch.nn import functional as F
 
     ev = get(name).evaluation
     net = classifier.load(ev.features)
     clf = classifier.load(ev.classes) if ev.classes else None
-    held, other_real = real_sets(name, net.size, root)
+    held, other_real = (r[:real_max] for r in real_sets(name, net.size, root))
     fh = metrics.features(net, held)
     rows = {}
 
