@@ -355,10 +355,12 @@ def _held(s: Server, n: int = 2) -> list[Session]:
     return out
 
 
-def _pause(holders: list[Session]) -> int:
-    """Pause each holder's run, all at once: joined without a second stream (its reader thread sees the answer), so
-    the pauses land within a second of each other and the pause limit is not spent waiting here. Pauses answered."""
-    events = [p.join("live_pause")[1] for p in holders]
+def _pause(holders: list[Session], api: str = "live_pause") -> int:
+    """Pause (or, with api="live_stop", stop) each holder's run, all at once: joined without a second stream (its
+    reader thread sees the answer; a second reader of the same session would wait for an answer the first one took),
+    so the pauses land within a second of each other and the pause limit is not spent waiting here. How many were
+    answered."""
+    events = [p.join(api)[1] for p in holders]
     t0 = time.time()
 
     def answered(p, ev):
@@ -439,8 +441,7 @@ def probe_live(s: Server) -> None:
         f"{acked} runs paused, a Train refused at once; a new run started {since:.0f} s after the pauses" if ok
         else f"{streaming} runs streaming, {acked} paused, new run at once: {at_once}; "
              f"slot {'after %.0f s' % took if ok else 'not within %.0f s' % took}: {msg[:80]!r}")
-    for p in paused:
-        p.call("live_stop", timeout=10)
+    _pause(paused, "live_stop")
 
     # Isolation: another session cannot stop, pause or download someone's run.
     owner, other = Session(s), Session(s)
@@ -475,8 +476,7 @@ def probe_floods(s: Server) -> None:
             f"{'answered in %.1f s' % (time.time() - t1) if ok else repr(out)[:80]}")
         x.read(FLOOD, 20)  # drain what was answered
         x.http.close()
-    for p in holders:
-        p.call("live_stop", timeout=10)
+    _pause(holders, "live_stop")
     time.sleep(3)
 
 

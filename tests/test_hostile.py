@@ -414,14 +414,12 @@ def server(tmp_path_factory):
 def test_a_burst_of_trains_from_one_session_leaves_others_answered(server):
     h, s = server
     holders = h._held(s)  # both slots held by watched, paused runs
-    for p in holders:
-        p.call("live_pause", timeout=30)
+    assert h._pause(holders) == len(holders)
     x = h.Session(s)
     for _ in range(h.FLOOD):
         x.join("live_train", a0="number_gan", a1="live")
     ok, out = h.Session(s).call("curve_sample", timeout=60)
-    for p in holders:
-        p.call("live_stop", timeout=30)
+    assert h._pause(holders, "live_stop") == len(holders)
     assert ok, out
 
 
@@ -439,16 +437,7 @@ def test_a_closed_tab_leaves_no_run_folder_and_deep_links_write_nothing(server):
     h, s = server
     a = h.Session(s)
     stop = threading.Event()
-
-    def heartbeat():
-        try:
-            with a.http.stream("GET", s.url + f"gradio_api/heartbeat/{a.hash}", timeout=120) as r:
-                for _ in r.iter_lines():
-                    if stop.is_set():
-                        return
-        except Exception:
-            pass
-    threading.Thread(target=heartbeat, daemon=True).start()
+    h.heartbeat(s, a, stop, 120)
     before = set(h.live_dirs(s.tmp))
     h._train(a)
     assert h._first_update(a, 60)[0]
