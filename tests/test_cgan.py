@@ -136,7 +136,8 @@ def test_book_preset_shapes():
 
 
 def test_evaluate_reports_agreement_per_label():
-    from genlab.eval import classifier, glasses_cgan
+    from genlab.eval import classifier
+    from genlab.models import glasses_cgan_eval as glasses_cgan
 
     root = need_data("glasses/G", "glasses/NoG", "glasses/attributes.csv")
     torch.manual_seed(0)

@@ -109,7 +109,7 @@ def _judge():
 
 
 def test_identity_generator_fails_the_evaluation():
-    from genlab.eval import hair_cyclegan as ev
+    from genlab.models import hair_cyclegan_eval as ev
 
     root = need_data(*cyclegan.FOLDERS)
     judge = _judge()
