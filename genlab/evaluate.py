@@ -176,8 +176,8 @@ with a Gaussian of σ = 1 px, uniform noise, an untrained generator of the same 
 one (one sample repeated). Scoring a candidate with `--checkpoint` skips these rows.
 
 **FID / KID** should be near zero for real vs real and far worse for the others. They are comparable only
-between rows that share a feature network (`fid_features`): the glasses classifier for `glasses_cgan` and
-`faces_vae`, its own network for each other model. KID is the raw MMD² (not ×1000).
+between rows that share a feature network (`fid_features`, the registry entry's domain network: models of
+one dataset share one). KID is the raw MMD² (not ×1000).
 
 **Precision / recall** (Kynkäänniemi et al. 2019, k = 3, same features as the FID; equal-sized random
 subsets of generated and held-out images): precision is the share of samples that look like some real image,
@@ -186,10 +186,10 @@ finite sample's k-NN balls miss part of its own distribution, so 0.85 is the cei
 collapsed generator has recall 0 on every model while its precision is 1 where its one sample is realistic:
 the split that FID cannot show. Blur keeps some precision but loses almost all recall: blurred images fall
 into a small corner of the real manifold. The rows also show the metric's known weakness: a real image far
-from the others has a k-NN ball large enough to hold a whole cluster of junk. On `anime_dcgan` two of the
-2,044 held-out faces have radii three times the median, and every uniform-noise image and every untrained
-sample (all of which land in one tight spot of feature space) falls inside them: precision 1 (on
-`clothing_gan` noise still gets 0.25). Recall has the mirror weakness (a few outlying samples with huge balls).
+from the others has a k-NN ball large enough to hold a whole cluster of junk. Among the 2,044 held-out anime
+faces two have radii three times the median, and every uniform-noise image and every untrained sample (all of
+which land in one tight spot of feature space) falls inside them: precision 1 (on Fashion-MNIST noise still
+gets 0.25). Recall has the mirror weakness (a few outlying samples with huge balls).
 So read precision next to density, and recall next to coverage.
 
 **Density / coverage** (Naeem et al. 2020, k = 5, the same subsets): only the real points' balls count, so
@@ -212,24 +212,24 @@ output is mostly the transposed convolutions' pattern, far more. Blur and noise 
 checkerboard together; a checkerboard ratio well above the sharpness ratio points at a period-2 pattern
 itself.
 
-**Class histogram** (`clothing_gan`: the share of samples per Fashion-MNIST class, by the shipped
-eval/fashion classifier; `class_min` / `class_max` in the table): real vs real spreads over about 8–12% per
+**Class histogram** (where the registry entry names a classifier, e.g. Fashion-MNIST's: the share of samples
+per class, by the shipped eval classifier; `class_min` / `class_max` in the table): real vs real spreads over about 8–12% per
 class (the classifier's own errors: a perfect one would give 10% each); the collapsed and untrained
 generators put 100% into one class.
 
-**Model-specific checks** (genlab/models/<name>_eval.py, in the table above). `hair_cyclegan`:
-`sharpness_ratio_<direction>` and `checkerboard_ratio_<direction>` compare translated held-out faces with the
-real held-out faces of the target colour; `identity_*_<direction>` are the same numbers for the untouched
-source photos, the value a perfect translation would reach (near 1: photos of the two colours are alike).
-`glasses_cgan`: on the same 500 noises with either label, `male_share_glasses` / `male_share_no_glasses` is the
-share of faces the eval/sex classifier calls male and `sex_flip_rate` the share whose predicted sex changes
-when only the label flips. That classifier is right on `sex_classifier_real_accuracy` of the real held-out
-faces (trained with the four glasses × sex cells weighted equally, so that glasses are no cue for "male"); its
-errors put a floor under the flip rate: `sex_flip_rate_real_mirrored` is the share of real held-out faces whose
-predicted sex changes in their mirror image, a change that keeps the sex.
-`checkerboard_ratio_<label>` compares each label's samples with the real held-out faces of that label.
-
+**Model-specific checks** (the module each registry entry names in `Evaluation(checks=...)`, in the table
+above; its docstring defines every number).
 """
+
+
+def check_notes() -> str:
+    """The NOTES of each model's own checks module, one paragraph per model, for docs/EVALUATION.md."""
+    out = []
+    for name, spec in MODELS.items():
+        notes = spec.evaluation.checks and getattr(importlib.import_module(spec.evaluation.checks), "NOTES", "")
+        if notes:
+            out.append(f"`{name}`: {notes.strip()}")
+    return " ".join(out) + "\n\n"
 
 
 def main(argv=None):
@@ -271,7 +271,7 @@ def main(argv=None):
         doc.parent.mkdir(exist_ok=True)
         doc.write_text("# Evaluation of the shipped checkpoints\n\nMade by `python -m genlab.evaluate` "
                        f"(last run {time.strftime('%Y-%m-%d')}); every number here is also in the model's card.json.\n\n"
-                       + "\n".join(md) + "\n\n" + VALIDATION_NOTES + "\n".join(val) + "\n")
+                       + "\n".join(md) + "\n\n" + VALIDATION_NOTES + check_notes() + "\n".join(val) + "\n")
         readme = ROOT / "README.md"
         text = readme.read_text()
         start, end = "<!-- metrics:start -->", "<!-- metrics:end -->"

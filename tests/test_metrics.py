@@ -27,6 +27,7 @@ def test_same_distribution_scores_near_zero():
 def test_evaluating_some_models_keeps_the_others_rows(tmp_path, monkeypatch):
     """`python -m genlab.evaluate a` rewrites a's row in the README and docs and keeps b's, read from b's card."""
     import json
+    from types import SimpleNamespace
 
     from genlab import evaluate as ev
 
@@ -36,7 +37,8 @@ def test_evaluating_some_models_keeps_the_others_rows(tmp_path, monkeypatch):
     (tmp_path / "README.md").write_text("x\n<!-- metrics:start -->\nold\n<!-- metrics:end -->\ny\n")
     monkeypatch.setattr(ev, "CHECKPOINTS", tmp_path / "checkpoints")
     monkeypatch.setattr(ev, "ROOT", tmp_path)
-    monkeypatch.setattr(ev, "MODELS", {"a": None, "b": None})
+    no_checks = SimpleNamespace(evaluation=SimpleNamespace(checks=None))
+    monkeypatch.setattr(ev, "MODELS", {"a": no_checks, "b": no_checks})
     calls = []
 
     def fake(name, n, root, *rest, **kw):

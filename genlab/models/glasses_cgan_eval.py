@@ -20,6 +20,14 @@ them, with --write-card stores them in the checkpoint's card.json "metrics", and
 """
 from __future__ import annotations
 
+NOTES = """on the same 500 noises with either label, `male_share_glasses` / `male_share_no_glasses` is the share
+of faces the eval/sex classifier calls male and `sex_flip_rate` the share whose predicted sex changes when only
+the label flips. That classifier is right on `sex_classifier_real_accuracy` of the real held-out faces (trained
+with the four glasses × sex cells weighted equally, so that glasses are no cue for "male"); its errors put a floor
+under the flip rate: `sex_flip_rate_real_mirrored` is the share of real held-out faces whose predicted sex changes
+in their mirror image, a change that keeps the sex. `checkerboard_ratio_<label>` compares each label's samples
+with the real held-out faces of that label."""
+
 import argparse
 import json
 

@@ -21,6 +21,10 @@
 """
 from __future__ import annotations
 
+NOTES = """`sharpness_ratio_<direction>` and `checkerboard_ratio_<direction>` compare translated held-out faces with
+the real held-out faces of the target colour; `identity_*_<direction>` are the same numbers for the untouched
+source photos, the value a perfect translation would reach (near 1: photos of the two colours are alike)."""
+
 import torch
 from torch.nn import functional as F
 
