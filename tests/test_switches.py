@@ -1,5 +1,6 @@
 """The quality switches of chapters 5 and 6: the sex-balanced critic batches, the projection critic, fine-tuning
-a cGAN from a checkpoint with a critic warm-up and a moving average of G, and the resize-convolution generator do what they say, and the `book` presets leave them off."""
+a cGAN from a checkpoint with a critic warm-up and a moving average of G, the cGAN's penalty on period-2 energy,
+and the resize-convolution generator do what they say, and the `book` presets leave them off."""
 from __future__ import annotations
 
 import pytest
@@ -13,7 +14,7 @@ from genlab.registry import get
 def test_book_presets_leave_the_switches_off():
     book = get("glasses_cgan").presets["book"]
     assert not book.balance_sex and not book.projection
-    assert not book.ema and not book.init and not book.d_warmup
+    assert not book.ema and not book.init and not book.d_warmup and not book.spectral
     assert get("hair_cyclegan").presets["book"].upsample == "deconv"
 
 
@@ -126,3 +127,26 @@ def test_cgan_fine_tune_starts_from_the_checkpoint_and_warms_the_critic_up_first
     t2 = cgan.Trainer(cfg, data_root=root)
     t2.load_state_dict(t.state_dict())
     assert t2.steps == 3 and all(torch.equal(a, b) for a, b in zip(t.G.parameters(), t2.G.parameters()))
+
+
+def test_cgan_spectral_penalty_is_reported_and_changes_only_the_generator_step():
+    """With `spectral`, G's loss gains the penalty (reported, >= 0, 0 on the training faces themselves); the critic's
+    step is the same as without it, from the same seed."""
+    from dataclasses import replace
+
+    from genlab.eval import metrics
+
+    root = need_data("glasses/G", "glasses/NoG")
+    tiny = get("glasses_cgan").presets["tiny"]
+    runs = {}
+    for w in (0.0, 5.0):
+        torch.manual_seed(0)
+        t = cgan.Trainer(replace(tiny, spectral=w), data_root=root)
+        torch.manual_seed(1)
+        runs[w] = (t, t.train_step(next(iter(t.batches(0)))))
+    (_, plain), (t, pen) = runs[0.0], runs[5.0]
+    assert "loss_spectral" not in plain and pen["loss_spectral"] >= 0
+    assert pen["loss_d"] == plain["loss_d"]  # the critic's step does not see the penalty
+    assert pen["loss_g"] == pytest.approx(plain["loss_g"] + 5.0 * pen["loss_spectral"], rel=1e-5)
+    real = torch.cat(t.classes).float() / 127.5 - 1
+    assert metrics.nyquist_excess(real, t.real_nyquist).item() == pytest.approx(0.0, abs=1e-6)

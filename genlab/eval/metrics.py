@@ -167,6 +167,16 @@ def nyquist_power(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return on, p.sum()
 
 
+def nyquist_excess(fake: torch.Tensor, real_share: float) -> torch.Tensor:
+    """max(0, log(Nyquist share of a generated batch ÷ real_share)), differentiable: zero while a generator paints
+    no more period-2 energy than the real images hold, growing with the checkerboard that stride-2 transposed
+    convolutions leave. A penalty for G in the spirit of Durall et al. 2020 ("Watch your Up-Convolution", CVPR),
+    which matches G's whole power spectrum to the data's; here only the Nyquist lines, where this artifact lives,
+    so the rest of the spectrum (sharpness) is left to the GAN loss."""
+    on, total = nyquist_power(fake.float())
+    return torch.relu(torch.log(on / total / real_share))
+
+
 def nyquist_share(images: torch.Tensor, batch: int = 1000) -> float:
     """Share of spectral power on the Nyquist lines over a whole set (see nyquist_power).
 

@@ -216,13 +216,8 @@ class Trainer:
         return out
 
     def spectral_penalty(self, fake: torch.Tensor) -> torch.Tensor:
-        """max(0, log(Nyquist share of G's batch ÷ that of the training faces)): zero while G paints no more
-        period-2 energy than real faces hold, growing with the checkerboard that stride-2 transposed
-        convolutions leave. A spectral regulariser in the spirit of Durall et al. 2020 ("Watch your
-        Up-Convolution", CVPR), which matches G's whole power spectrum to the data's; here only the Nyquist
-        lines, where this artifact lives, so the rest of the spectrum (sharpness) is left to the GAN loss."""
-        on, total = metrics.nyquist_power(fake.float())
-        return torch.relu(torch.log(on / total / self.real_nyquist))
+        """Period-2 energy of G's batch above the training faces' (metrics.nyquist_excess)."""
+        return metrics.nyquist_excess(fake, self.real_nyquist)
 
     @torch.no_grad()
     def _update_ema(self) -> None:

@@ -25,7 +25,7 @@ from torch import nn
 from .. import checkpoint, data
 from ..contract import Evaluation, Spec, Tab
 from ..latent import noise
-from ..eval import classifier
+from ..eval import classifier, metrics
 from . import frozen
 
 GLASSES = (1.0, 0.0)
@@ -54,6 +54,8 @@ class Config:
     init: str = ""  # a checkpoint folder whose generator starts training (fine-tuning); the critic starts afresh
     d_warmup: int = 0  # steps that train only the (fresh) critic before G moves: with `init`, G's first
     # updates would otherwise follow an untrained critic's gradients
+    spectral: float = 0.0  # weight of a penalty on G for period-2 energy above the training faces' (0 = off;
+    # metrics.nyquist_excess): the stride-2 transposed convolutions' checkerboard
     limit: int = 0  # images per class (0 = all)
     seed: int = 0
 
@@ -261,6 +263,8 @@ class Trainer:
                         "size": n_g + n_nog, "glasses": n_g, "no_glasses": n_nog}
         self.steps_per_epoch = max(1, 2 * self.per_class // (cfg.n_critic * cfg.batch_size))
         self.fixed_z = noise(16, cfg.z_dim, seed=1234, device=device)
+        if cfg.spectral:  # the training faces' share of spectral power on the Nyquist lines, fixed for the run
+            self.real_nyquist = metrics.nyquist_share(torch.cat(self.classes))
 
     def batches(self, epoch: int):
         """Each step: n_critic·batch_size real images (half glasses, half none, shuffled) and their labels."""
@@ -337,12 +341,18 @@ class Trainer:
             fake = G(torch.randn(n, cfg.z_dim, device=self.device), yl)
             with frozen(self.D):  # the G step needs gradients through D, not for D's weights
                 loss_g = -self.D(with_labels(fake, yl)).mean()  # L_G = −E[D(G(z, y), y)]
+                if cfg.spectral:
+                    penalty = metrics.nyquist_excess(fake, self.real_nyquist)
+                    loss_g = loss_g + cfg.spectral * penalty
                 self.opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
             self.opt_g.step()
             if cfg.ema:
                 self._update_ema()
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "w_dist": w_dist.item(), "gp": gp.item()}
+        out = {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "w_dist": w_dist.item(), "gp": gp.item()}
+        if cfg.spectral:
+            out["loss_spectral"] = penalty.item() if train_g else 0.0
+        return out
 
     @torch.no_grad()
     def _update_ema(self) -> None:
