@@ -213,9 +213,9 @@ checkerboard together; a checkerboard ratio well above the sharpness ratio point
 itself.
 
 **Class histogram** (where the registry entry names a classifier, e.g. Fashion-MNIST's: the share of samples
-per class, by the shipped eval classifier; `class_min` / `class_max` in the table): real vs real spreads over about 8–12% per
-class (the classifier's own errors: a perfect one would give 10% each); the collapsed and untrained
-generators put 100% into one class.
+per class, by the shipped eval classifier; `class_min` / `class_max` in the table): real vs real spreads over
+about 8–12% per class (the classifier's own errors: a perfect one would give 10% each); the collapsed and
+untrained generators put 100% into one class.
 
 **Model-specific checks** (the module each registry entry names in `Evaluation(checks=...)`, in the table
 above; its docstring defines every number).
@@ -223,7 +223,7 @@ above; its docstring defines every number).
 
 
 def check_notes() -> str:
-    """The NOTES of each model's own checks module, one paragraph per model, for docs/EVALUATION.md."""
+    """The NOTES of each model's own checks module, each after the model's name, for docs/EVALUATION.md."""
     out = []
     for name, spec in MODELS.items():
         notes = spec.evaluation.checks and getattr(importlib.import_module(spec.evaluation.checks), "NOTES", "")
