@@ -355,11 +355,11 @@ def _held(s: Server, n: int = 2) -> list[Session]:
     return out
 
 
-def _pause(holders: list[Session], api: str = "live_pause") -> int:
-    """Pause (or, with api="live_stop", stop) each holder's run, all at once: joined without a second stream (its
-    reader thread sees the answer; a second reader of the same session would wait for an answer the first one took),
-    so the pauses land within a second of each other and the pause limit is not spent waiting here. How many were
-    answered."""
+def _press(holders: list[Session], api: str = "live_pause") -> int:
+    """Press Pause (or another button of the live tab, `api`) on each holder's page, all at once: joined without a
+    second stream (its reader thread sees the answer; a second reader of the same session would wait for an answer
+    the first one took), so the pauses land within a second of each other and the pause limit is not spent waiting
+    here. How many were answered."""
     events = [p.join(api)[1] for p in holders]
     t0 = time.time()
 
@@ -429,7 +429,7 @@ def probe_live(s: Server) -> None:
     paused = _held(s)
     streaming = sum(any(m.get("msg") == "process_generating" for m in p.seen) for p in paused)
     paused_at = time.time()
-    acked = _pause(paused)
+    acked = _press(paused)
     b = Session(s)
     _train(b)
     at_once = _first_update(b, 30)[0]  # both slots are held now: this must be refused
@@ -441,7 +441,7 @@ def probe_live(s: Server) -> None:
         f"{acked} runs paused, a Train refused at once; a new run started {since:.0f} s after the pauses" if ok
         else f"{streaming} runs streaming, {acked} paused, new run at once: {at_once}; "
              f"slot {'after %.0f s' % took if ok else 'not within %.0f s' % took}: {msg[:80]!r}")
-    _pause(paused, "live_stop")
+    _press(paused, "live_stop")
 
     # Isolation: another session cannot stop, pause or download someone's run.
     owner, other = Session(s), Session(s)
@@ -459,7 +459,7 @@ def probe_live(s: Server) -> None:
 def probe_floods(s: Server) -> None:
     # Both slots held by paused (watched) runs, then one session sends 255 Trains.
     holders = _held(s)
-    _pause(holders)
+    _press(holders)
     for api, given in (("live_train", dict(a0=_toy(), a1="live")), ("toy_train", dict(a1=5000))):
         x = Session(s)
         codes = {}
@@ -476,7 +476,7 @@ def probe_floods(s: Server) -> None:
             f"{'answered in %.1f s' % (time.time() - t1) if ok else repr(out)[:80]}")
         x.read(FLOOD, 20)  # drain what was answered
         x.http.close()
-    _pause(holders, "live_stop")
+    _press(holders, "live_stop")
     time.sleep(3)
 
 

@@ -414,12 +414,12 @@ def server(tmp_path_factory):
 def test_a_burst_of_trains_from_one_session_leaves_others_answered(server):
     h, s = server
     holders = h._held(s)  # both slots held by watched, paused runs
-    assert h._pause(holders) == len(holders)
+    assert h._press(holders) == len(holders)
     x = h.Session(s)
     for _ in range(h.FLOOD):
         x.join("live_train", a0="number_gan", a1="live")
     ok, out = h.Session(s).call("curve_sample", timeout=60)
-    assert h._pause(holders, "live_stop") == len(holders)
+    assert h._press(holders, "live_stop") == len(holders)
     assert ok, out
 
 
