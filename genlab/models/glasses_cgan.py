@@ -11,9 +11,12 @@ Data: CelebA faces in glasses/G (1,600) and glasses/NoG (3,187), train split onl
 unbalanced, so each epoch takes every glasses image once and as many no-glasses images drawn at random.
 A label may be any mix w·glasses + (1 − w)·no-glasses (the book's Fig 5.7 slider).
 
-Two switches, off in `book`: `balance_sex` draws every critic batch with as many men as women under both
-labels (80% of the glasses faces are men, so otherwise the label also says "male"), and `projection`
-adds Miyato & Koyama's (2018) projection term to the critic, so it must check the label against the face.
+Switches, off in every preset: `balance_sex` draws every critic batch with as many men as women under both
+labels (80% of the glasses faces are men, so otherwise the label also says "male"); `projection` adds
+Miyato & Koyama's (2018) projection term to the critic, so it must check the label against the face;
+`spectral` adds a penalty on G for period-2 energy above the training faces' (metrics.nyquist_excess, the
+checkerboard of the stride-2 transposed convolutions); `init`, `d_warmup` and `ema` fine-tune a shipped
+generator against a fresh critic. Which of them made the shipped checkpoint is in its card.
 """
 from __future__ import annotations
 
