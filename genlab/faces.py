@@ -2,8 +2,8 @@
 (glasses, male), the fixed train / held-out split by file name, one face by its name, and the book's
 encoding-arithmetic groups (ch7: men with glasses − women with glasses + women without glasses).
 
-The Face VAE tab browses them and its evaluation (genlab/models/faces_vae_eval.py) scores the arithmetic on them; they
-live here, not in the VAE's model file, because they are about the data, not the model.
+The Face VAE tab browses them and its evaluation (genlab/models/faces_vae_eval.py) scores the arithmetic on
+them; they live here, not in the VAE's model file, because they are about the data, not the model.
 """
 from __future__ import annotations
 

@@ -10,9 +10,10 @@ batches of 64, and adds what the book does not have: DiffAugment of D's inputs (
 genlab/augment.py), because on a few thousand faces D otherwise memorises them and G blurs or collapses,
 a light penalty on G for period-2 (checkerboard) energy above the training faces' (`spectral`,
 Trainer.spectral_penalty), which the stride-2 transposed convolutions otherwise leave, and the choice of
-the epoch with the highest recall against 2,000 training faces among those with a checkerboard ratio ≤ 1.2. A separate D
-learning rate (`lr_d`, two time-scale updates) is a switch, off: it speeds up D, which already wins. The
-side-by-side runs behind these choices are in docs/TRAINING.md; which run ships is in the checkpoint's card.
+the epoch with the highest recall against 2,000 training faces among those with a checkerboard ratio
+≤ 1.2. A separate D learning rate (`lr_d`, two time-scale updates) is a switch, off: it speeds up D, which
+already wins. The side-by-side runs behind these choices are in docs/TRAINING.md; which run ships is in the
+checkpoint's card.
 
 What ships is an exponential moving average of G's weights (Karras et al. 2018), with G's BatchNorm
 statistics re-estimated for the averaged weights; `ema = 0` ships the raw G instead.
