@@ -30,7 +30,7 @@ from ..augment import check_policy, diff_augment
 from ..data import data_root as resolve_root, folder_split, load_folder, to_signed
 from ..latent import noise
 from ..eval import classifier, metrics
-from . import frozen
+from . import frozen, init_weights
 
 CHUNK = 8  # generate() runs the generator on batches of exactly this many codes
 
@@ -69,15 +69,6 @@ PRESETS = {
     "live": Config(width=16, batch_size=64, epochs=3, limit=2048),
     "tiny": Config(width=4, batch_size=4, epochs=1, limit=8),
 }
-
-
-def init_weights(m: nn.Module) -> None:
-    """DCGAN init: conv weights N(0, 0.02); BatchNorm scale N(1, 0.02), shift 0."""
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-    elif isinstance(m, nn.BatchNorm2d):
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)
 
 
 def generator(z_dim: int, w: int) -> nn.Sequential:

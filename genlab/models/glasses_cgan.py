@@ -29,7 +29,7 @@ from .. import checkpoint, data
 from ..contract import Evaluation, Spec, Tab
 from ..latent import noise
 from ..eval import classifier, metrics
-from . import frozen
+from . import frozen, init_weights
 
 GLASSES = (1.0, 0.0)
 NO_GLASSES = (0.0, 1.0)
@@ -91,15 +91,6 @@ def with_labels(images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """N×3×H×W and N×2 -> N×5×H×W: the label as two constant planes, the book's critic input."""
     n, _, h, w = images.shape
     return torch.cat([images, labels.view(n, 2, 1, 1).expand(n, 2, h, w)], dim=1)
-
-
-def init_weights(m: nn.Module) -> None:
-    """The book's init (after DCGAN): conv weights N(0, 0.02); BatchNorm weights N(1, 0.02), bias 0."""
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-    elif isinstance(m, nn.BatchNorm2d):
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)
 
 
 def generator(cfg: Config) -> nn.Sequential:
