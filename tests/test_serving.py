@@ -140,3 +140,47 @@ def test_grid_temp_folders_are_pruned(monkeypatch):
         assert [f for _, f in image_gan._grids] == [new]
     finally:
         new.rmdir()
+
+
+def test_bf16_layers_keep_the_image_and_hand_float32_on():
+    """Every conv, transposed conv and linear layer of a served model computes in bf16 (its weights cast once); the
+    model still returns float32 images within a few 8-bit levels of float32's, and the same image twice."""
+    import torch
+    from torch import nn
+
+    import genlab
+    from genlab.ui import common
+
+    for name, call in (("anime_dcgan", lambda m: m.sample(8, seed=3)),
+                       ("hair_cyclegan", lambda m: torch.cat(m.round_trip(torch.rand(1, 3, 64, 64,
+                                                             generator=torch.Generator().manual_seed(0)), "black2blond")))):
+        m = genlab.load(name)
+        ref = call(m)
+        common.bf16_layers(m)
+        layers = [x for x in m.modules() if isinstance(x, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+        assert layers and all(x.bf16_weight.dtype == torch.bfloat16 for x in layers)
+        out = call(m)
+        assert out.dtype == torch.float32 and out.shape == ref.shape
+        diff = (out - ref).abs()
+        assert 0 < diff.max() < 8 / 255 and diff.mean() < 1 / 255, (name, diff.max(), diff.mean())
+        assert torch.equal(out, call(m))  # a picked sample is redrawn bit for bit
+
+
+def test_bf16_is_a_switch(monkeypatch):
+    """GENLAB_BF16=0 serves float32 layers and =1 bf16 layers; the evaluation classifiers the tabs use are copies, so
+    evaluation code in the same process keeps float32."""
+    import torch
+
+    from genlab.eval import classifier
+    from genlab.ui import common
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 2))
+    monkeypatch.setenv("GENLAB_BF16", "0")
+    assert not common.bf16_wanted() and not hasattr(common.served(net)[0], "bf16_weight")
+    monkeypatch.setenv("GENLAB_BF16", "1")
+    assert common.bf16_wanted() and hasattr(common.served(net)[0], "bf16_weight")
+    shared = classifier.optional("hair")
+    if shared is not None:
+        served = common.judge("hair")
+        assert served is not shared and served is common.judge("hair")
+        assert not any(hasattr(x, "bf16_weight") for x in shared.modules())

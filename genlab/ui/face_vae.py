@@ -21,8 +21,6 @@ from torch.nn import functional as F
 
 from genlab import data, faces
 from genlab import images
-from genlab import tempdirs
-from genlab.eval import classifier
 from genlab.models.faces_vae_eval import judge as p_no_glasses
 from genlab.images import grid_pil, load_face, to_pil
 from genlab.latent import combine, path
@@ -220,7 +218,7 @@ def arithmetic(groups, wa, wb, wc, override=None):
     result = model.decode(combine(codes, weights)).cpu()
     text = (f"Result = {weights[0]:g}·A {weights[1]:+g}·B {weights[2]:+g}·C, each group's code the mean of its "
             f"{len(groups['A'])}, {len(groups['B'])}, {len(groups['C'])} faces.")
-    judge = classifier.optional("glasses")  # optional: the tab works without it
+    judge = common.judge("glasses")  # optional: the tab works without it
     if judge is not None:
         p = p_no_glasses(judge, torch.cat([parts, result])).tolist()
         text += (f" The glasses classifier's P(no glasses): A {p[0]:.2f}, B {p[1]:.2f}, C {p[2]:.2f}, "

@@ -113,7 +113,7 @@ def _translate(upload, direction, override=None):
     text = (f"**Round-trip error: {rt:.4f}** (mean |round trip − original| per pixel, 0–1 scale). "
             f"Mean change made by the translation: {change:.4f}. The face was cropped to the red square "
             f"({box[2] - box[0]}×{box[3] - box[1]} px) and resized to {size}×{size}.")
-    judge = classifier.optional("hair")  # optional: it only adds a line of text
+    judge = common.judge("hair")  # optional: it only adds a line of text
     if judge is not None:
         both = F.interpolate(torch.cat([x, there]), size=judge.size, mode="bilinear", antialias=True, align_corners=False)
         p = classifier.predict(judge, both)[:, judge.classes.index("blond")]
