@@ -19,9 +19,11 @@ def tune_allocator() -> None:
 
     With glibc's defaults the server's memory kept growing over thousands of requests (+136 MB from request
     100 to 2,000), mostly outside Python (bench/memory_probe.py: RSS +88 MB over 300 requests, Python objects
-    +11 MB): per-thread arenas and its adaptive mmap threshold keep freed tensor buffers in fragmented heaps. Two arenas, tensors over 256 kB in
-    their own mappings (returned to the OS when freed) and trimming above 1 MB kept it flat (bench/load.py,
-    docs/BENCHMARKS.md). A MALLOC_* environment variable of the same name wins; GENLAB_GLIBC_DEFAULTS=1 skips all
+    +11 MB): per-thread arenas and its adaptive mmap threshold keep freed tensor buffers in fragmented heaps. Two
+    arenas, buffers over 4 MB in their own mappings (returned to the OS when freed) and trimming above 1 MB keep it
+    flat (bench/load.py, docs/BENCHMARKS.md). The threshold was 256 kB until a served anime grid was found to spend
+    a third of its CPU on the page faults of its ~1 MB activations, mapped and unmapped at every layer (109 -> ~70 ms
+    of server CPU a grid). A MALLOC_* environment variable of the same name wins; GENLAB_GLIBC_DEFAULTS=1 skips all
     three (for comparison); elsewhere than glibc, nothing."""
     if not sys.platform.startswith("linux") or os.environ.get("GENLAB_GLIBC_DEFAULTS") == "1":
         return
@@ -30,7 +32,7 @@ def tune_allocator() -> None:
     except OSError:
         return
     # mallopt parameters: M_TRIM_THRESHOLD -1, M_MMAP_THRESHOLD -3, M_ARENA_MAX -8 (malloc.h)
-    for env, param, value in (("MALLOC_ARENA_MAX", -8, 2), ("MALLOC_MMAP_THRESHOLD_", -3, 256 * 1024),
+    for env, param, value in (("MALLOC_ARENA_MAX", -8, 2), ("MALLOC_MMAP_THRESHOLD_", -3, 4 * 1024 * 1024),
                               ("MALLOC_TRIM_THRESHOLD_", -1, 1024 * 1024)):
         if env not in os.environ:
             libc.mallopt(param, value)

@@ -14,8 +14,8 @@ A user speaks Gradio's queue protocol as the page does (upload, join, the sessio
 every file the answer names over the same keep-alive connection and checks each is whole (announced length,
 the image format's end marker); a request's latency includes those fetches. Client timeouts are 120 s.
 
-Then --leak-requests more requests, from --leak-users concurrent clients, against the cheapest real
-endpoints (clothing grid, digits reconstruct, hair translate), printing the server's RSS after 100, 250,
+Then --leak-requests more requests, from --leak-users concurrent clients, against real endpoints (clothing grid,
+anime grid, digits reconstruct, hair translate), printing the server's RSS after 100, 250,
 500, 750 and all of them, and the growth from the 100th to the last. Not a test.
 """
 from __future__ import annotations
@@ -200,8 +200,10 @@ def load_calls():
 
 
 def leak_calls():
-    """The cheapest real endpoints, for the many requests of the memory check."""
+    """Real endpoints for the many requests of the memory check: the cheap ones and the anime grid, whose ~1 MB
+    activations are the buffers the app's malloc settings (app.tune_allocator) are about."""
     out = [("clothing_generate", lambda u, s: u.predict("clothing_generate", s, 32)),
+           ("anime_generate", lambda u, s: u.predict("anime_generate", s, 32)),
            ("digits_reconstruct", lambda u, s: u.predict("digits_reconstruct", None, s % 10_000, "test digit"))]
     if FACE is not None:
         out.append(("hair_translate", lambda u, s: u.predict("hair_translate", u.upload(FACE, s), "black2blond")))

@@ -329,7 +329,7 @@ def test_hair_upload_translate(page):
     p.locator("input[type=file]").first.set_input_files(str(EXAMPLE_FACE))
     p.get_by_role("button", name="Translate", exact=True).click()
     p.get_by_text("Round-trip error").wait_for()
-    assert p.locator("img").count() >= 5  # crop box, original, translated, round trip, heat map
+    assert p.locator("img").count() >= 2  # crop box; original, translated, round trip and heat map in one strip
     shot(page, "hair_flow")
     no_error_toast(page)
 

@@ -1,5 +1,5 @@
-"""The Hair color tab's handler: three faces, a heat map and a number for good uploads; gr.Error, never a
-crash, for bad ones."""
+"""The Hair color tab's handler: three faces and a heat map in one image and a number for good uploads; gr.Error,
+never a crash, for bad ones."""
 from __future__ import annotations
 
 import io
@@ -22,9 +22,10 @@ def model():
 
 
 def _check(out, model):
-    crop, orig, there, back, heat, text = out
-    for im in (orig, there, back, heat):
-        assert isinstance(im, Image.Image) and im.size == (hair.SHOW, hair.SHOW) and im.mode == "RGB"
+    crop, faces, text = out
+    n = len(hair.PANELS)  # original, translated, round trip, heat map side by side, captions below
+    assert isinstance(faces, Image.Image) and faces.mode == "RGB"
+    assert faces.width == n * hair.SHOW + (n - 1) * hair.GAP and faces.height > hair.SHOW
     assert isinstance(crop, Image.Image) and max(crop.size) <= hair.MAX_SHOWN
     assert "Round-trip error" in text
 
@@ -177,3 +178,14 @@ def test_tab_without_a_checkpoint_shows_the_train_command(monkeypatch, tmp_path)
         common._load.cache_clear()
     assert "has no usable checkpoint" in text and f"python -m train {hair.NAME}" in text
     assert not {"hair_translate", "hair_example"} & names
+
+
+def test_strip_puts_each_panel_in_its_place():
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (40, 40, 40)]
+    out = np.asarray(hair.strip([Image.new("RGB", (hair.SHOW, hair.SHOW), c) for c in colours]))
+    for i, c in enumerate(colours):
+        x = i * (hair.SHOW + hair.GAP)
+        assert (out[:hair.SHOW, x:x + hair.SHOW] == c).all()
+        assert (out[:hair.SHOW, x + hair.SHOW:x + hair.SHOW + hair.GAP] == 255).all() or i == len(colours) - 1
+    caption = out[hair.SHOW:]
+    assert caption.min() < 100 and caption.mean() > 200  # dark text on white under the panels

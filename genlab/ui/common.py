@@ -250,15 +250,21 @@ def image(data, loader):
 GRID_PAD = 2  # genlab.images.grid's padding, in model pixels
 
 
+@functools.lru_cache(maxsize=16)
+def font(size: int) -> ImageFont.FreeTypeFont:
+    """Pillow's bundled font at a pixel size, loaded once."""
+    return ImageFont.load_default(size=size)
+
+
 @functools.lru_cache(maxsize=512)
 def _stamp(text: str, size: int, mode: str) -> Image.Image:
     """A tile's number, light on dark, drawn once and pasted into every grid after (drawing 32 numbers with
     FreeType cost ~10 ms per grid)."""
-    font = ImageFont.load_default(size=size)
-    left, top, right, bottom = font.getbbox(text)
+    font_ = font(size)
+    left, top, right, bottom = font_.getbbox(text)
     dark, light = (0, 255) if mode == "L" else ((0, 0, 0), (255, 255, 255))
     img = Image.new(mode, (right + 4, bottom + 3), dark)
-    ImageDraw.Draw(img).text((2, 1), text, fill=light, font=font)
+    ImageDraw.Draw(img).text((2, 1), text, fill=light, font=font_)
     return img
 
 

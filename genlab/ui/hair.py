@@ -2,7 +2,7 @@
 
 Upload any face (cropped to a centre square, shown as a box, and resized to the model's size) or pick an
 example; see original -> translated -> round trip, where the translation changed the image (a heat map of
-|translated - original|) and how far the round trip lands from the original.
+|translated - original|), all four in one captioned image, and how far the round trip lands from the original.
 
 Identical requests (the same file's bytes, the same direction: a class clicking the example faces) are answered
 from a small bounded cache of the shipped model's answers.
@@ -72,6 +72,25 @@ def _show(x: torch.Tensor) -> Image.Image:
     return images.to_pil(x, scale=max(1, SHOW // x.shape[-1]))
 
 
+PANELS = ("original", "translated", "round trip", "|translated - original|")
+GAP = 8  # px between panels
+
+
+def strip(panels: list[Image.Image]) -> Image.Image:
+    """The four SHOW-px panels side by side on white, each captioned below (PANELS): one image, so an answer is one
+    file to encode, store and fetch instead of four (each file costs the server ~5 ms: docs/BENCHMARKS.md)."""
+    font = common.font(max(12, SHOW // 14))
+    line = font.getbbox("Ag|")[3] + 6
+    out = Image.new("RGB", (len(panels) * (SHOW + GAP) - GAP, SHOW + line), (255, 255, 255))
+    draw = ImageDraw.Draw(out)
+    for i, (im, caption) in enumerate(zip(panels, PANELS)):
+        x = i * (SHOW + GAP)
+        out.paste(im, (x, 0))
+        width = draw.textlength(caption, font=font)
+        draw.text((x + (SHOW - width) / 2, SHOW + 3), caption, fill=(0, 0, 0), font=font)
+    return out
+
+
 def _digest(upload) -> str | None:
     """The SHA-1 of an uploaded file's bytes; None when it cannot be read (the handler then says why)."""
     try:
@@ -81,9 +100,9 @@ def _digest(upload) -> str | None:
 
 
 def translate(upload, direction, override=None):
-    """(original with crop box, original, translated, round trip, difference heat map, text). The shipped model's
-    answers come from the cache when the same bytes were translated the same way before (copies: Gradio's
-    encoding of a returned image must not share it with another request's)."""
+    """(original with crop box, strip() of original, translated, round trip and difference heat map, text). The
+    shipped model's answers come from the cache when the same bytes were translated the same way before (copies:
+    Gradio's encoding of a returned image must not share it with another request's)."""
     if direction not in LABELS:
         raise gr.Error(f"Pick a direction: {', '.join(LABELS.values())}.")
     key = None if override is not None else (_digest(upload), direction)
@@ -118,7 +137,7 @@ def _translate(upload, direction, override=None):
         both = F.interpolate(torch.cat([x, there]), size=judge.size, mode="bilinear", antialias=True, align_corners=False)
         p = classifier.predict(judge, both)[:, judge.classes.index("blond")]
         text += (f"\n\nHair classifier: P(blond) = {p[0]:.2f} for the original, {p[1]:.2f} for the translation.")
-    return _with_box(img, box), _show(x[0]), _show(there[0]), _show(back[0]), heat_map(x[0], there[0]), text
+    return _with_box(img, box), strip([_show(x[0]), _show(there[0]), _show(back[0]), heat_map(x[0], there[0])]), text
 
 
 def examples() -> list[list]:
@@ -141,13 +160,11 @@ def build(session, names=(NAME,)):
             go = gr.Button("Translate", variant="primary")
         # a photo: Gradio's WebP (PNG takes 3× as long for photos); the model's blocky pixels below go out as PNG
         crop = gr.Image(label="your image, crop in red", type="pil", interactive=False, scale=1)
-    with gr.Row():
-        orig = gr.Image(label="original", type="pil", format="png", interactive=False)
-        there = gr.Image(label="translated", type="pil", format="png", interactive=False)
-        back = gr.Image(label="round trip (translated back)", type="pil", format="png", interactive=False)
-        heat = gr.Image(label="|translated − original| (black: unchanged)", type="pil", format="png", interactive=False)
+    faces = gr.Image(label="the model's 64 px: original → translated → round trip (translated back); heat map of "
+                     "|translated − original| (black: unchanged)", type="pil", format="png", interactive=False,
+                     buttons=["download", "fullscreen"])
     text = gr.Markdown()
-    outputs = [crop, orig, there, back, heat, text]
+    outputs = [crop, faces, text]
 
     def run(f, d, st):
         return translate(f, d, (st or {}).get(NAME))
