@@ -51,6 +51,12 @@ from genlab import tempdirs  # noqa: E402  (no gradio import)
 if not os.environ.get("GRADIO_TEMP_DIR"):
     os.environ["GRADIO_TEMP_DIR"] = str(tempdirs.make("gradio", keep=True))
 
+# Gradio 6.31's queue rebuilds a pandas summary of its last 10,000 events (for its monitoring page, which this app does
+# not open) after every event, in the worker pool and under the GIL: 10% of the GIL's time under 30 users, and more
+# as a day's events pile up. Summarised every 1,000 events over the last 1,000 instead.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
+
 import gradio as gr  # noqa: E402
 import gradio.networking  # noqa: E402
 import httpx  # noqa: E402

@@ -9,6 +9,7 @@ from a small bounded cache of the shipped model's answers.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
@@ -76,18 +77,26 @@ PANELS = ("original", "translated", "round trip", "|translated - original|")
 GAP = 8  # px between panels
 
 
+@functools.lru_cache(maxsize=1)
+def _captions() -> Image.Image:
+    """A white strip with each of PANELS centred under its panel (drawn once: FreeType is slow)."""
+    font = common.font(max(12, SHOW // 14))
+    out = Image.new("RGB", (len(PANELS) * (SHOW + GAP) - GAP, font.getbbox("Ag|")[3] + 6), (255, 255, 255))
+    draw = ImageDraw.Draw(out)
+    for i, caption in enumerate(PANELS):
+        draw.text((i * (SHOW + GAP) + (SHOW - draw.textlength(caption, font=font)) / 2, 3), caption, fill=(0, 0, 0),
+                  font=font)
+    return out
+
+
 def strip(panels: list[Image.Image]) -> Image.Image:
     """The four SHOW-px panels side by side on white, each captioned below (PANELS): one image, so an answer is one
     file to encode, store and fetch instead of four (each file costs the server ~5 ms: docs/BENCHMARKS.md)."""
-    font = common.font(max(12, SHOW // 14))
-    line = font.getbbox("Ag|")[3] + 6
-    out = Image.new("RGB", (len(panels) * (SHOW + GAP) - GAP, SHOW + line), (255, 255, 255))
-    draw = ImageDraw.Draw(out)
-    for i, (im, caption) in enumerate(zip(panels, PANELS)):
-        x = i * (SHOW + GAP)
-        out.paste(im, (x, 0))
-        width = draw.textlength(caption, font=font)
-        draw.text((x + (SHOW - width) / 2, SHOW + 3), caption, fill=(0, 0, 0), font=font)
+    captions = _captions()
+    out = Image.new("RGB", (captions.width, SHOW + captions.height), (255, 255, 255))
+    for i, im in enumerate(panels):
+        out.paste(im, (i * (SHOW + GAP), 0))
+    out.paste(captions, (0, SHOW))
     return out
 
 
