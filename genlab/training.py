@@ -6,7 +6,8 @@
 The run's settings are train()'s parameters; what another thread changes while it trains (stop, pause, train
 one side: the CLI's Ctrl-C, the live tab's buttons) is one Control object, read by the loop between steps.
 Resume state (all networks, optimisers, RNG, counters) lives in a git-ignored run folder and is
-written atomically at every epoch end and when a run stops; `resume=True` continues from it.
+written atomically at every epoch end and when a run stops; `resume=True` continues from it, with the same config
+or more epochs (a run to continue across sessions; not where the lr decays over the run's length).
 """
 from __future__ import annotations
 
@@ -162,8 +163,13 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, data
         if not state_path.is_file():
             raise FileNotFoundError(f"Nothing to resume: {state_path} does not exist.")
         st = torch.load(state_path, weights_only=True)
-        if st["config"] != asdict(cfg) and st["config"] != _jsonable(asdict(cfg)):
-            raise ValueError(f"{state_path} was made with another config; start afresh without --resume.")
+        saved = dict(st["config"])
+        if saved.get("epochs", 0) < cfg.epochs and not getattr(cfg, "decay", False):
+            # more epochs for a run (also a finished one), when no learning-rate schedule depends on its length
+            saved["epochs"] = cfg.epochs
+        if saved != asdict(cfg) and saved != _jsonable(asdict(cfg)):
+            raise ValueError(f"{state_path} was made with another config; start afresh without --resume (only "
+                             "`epochs` may grow, and not with an lr decay over the run).")
         trainer.load_state_dict(st["trainer"])
         stopper.load_state_dict(st["stopper"])
         step, epoch, train_seconds = st["step"], st["epoch"], st["seconds"]

@@ -91,6 +91,19 @@ def test_resume_refuses_other_config(tmp_path):
         list(train("number_gan", "tiny", {"epochs": 1, "lr": 0.1}, run_dir=tmp_path / "r", resume=True))
 
 
+def test_resume_may_add_epochs_to_a_finished_run(tmp_path):
+    """A finished run continues for more epochs from where it ended; fewer epochs, or more with an lr decay over the
+    run's length (the hair CycleGAN's), are another config."""
+    list(train("number_gan", "tiny", {"epochs": 2}, run_dir=tmp_path / "r", out=tmp_path / "c"))
+    evs = list(train("number_gan", "tiny", {"epochs": 3}, run_dir=tmp_path / "r", out=tmp_path / "c", resume=True))
+    assert [e.step for e in evs if e.kind == "step"] == [5, 6] and evs[-1].reason == "finished"
+    with pytest.raises(ValueError, match="another config"):
+        list(train("number_gan", "tiny", {"epochs": 1}, run_dir=tmp_path / "r", resume=True))
+    list(train("hair_cyclegan", "tiny", {"decay": True}, run_dir=tmp_path / "h", out=tmp_path / "hc"))
+    with pytest.raises(ValueError, match="another config"):
+        list(train("hair_cyclegan", "tiny", {"decay": True, "epochs": 2}, run_dir=tmp_path / "h", resume=True))
+
+
 def test_resume_without_state(tmp_path):
     with pytest.raises(FileNotFoundError, match="Nothing to resume"):
         list(train("number_gan", "tiny", run_dir=tmp_path / "none", resume=True))

@@ -118,7 +118,7 @@ def bf16_layers(model: nn.Module) -> nn.Module:
     """The model's 2-D convolutions, transposed convolutions and linear layers compute in bfloat16 with weights cast
     once, and hand float32 on: everything else (norms, activations, the model's own code) is unchanged. On this
     machine's AMX cores a 32-face anime grid takes 14 ms instead of 34, a hair round trip 32 instead of 63, at most
-    5/255 from the float32 image (bench/bf16.py, docs/BENCHMARKS.md). In place; returns the model."""
+    0.023 (6/255) from the float32 image (bench/bf16.py, docs/BENCHMARKS.md). In place; returns the model."""
     forwards = {nn.Conv2d: _bf16_conv, nn.ConvTranspose2d: _bf16_deconv, nn.Linear: _bf16_linear}
     for m in model.modules():
         f = forwards.get(type(m))
