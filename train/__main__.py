@@ -52,7 +52,7 @@ def model_parser(name: str) -> argparse.ArgumentParser:
                    "the live preset falls back to the demo pack in genlab/demo_data)")
     p.add_argument("--out", default=None, help=f"checkpoint folder (default: checkpoints/{name})")
     p.add_argument("--run-dir", default=None, help=f"resume state folder (default: runs/{name})")
-    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir (same settings, or more --epochs)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--max-seconds", type=float, default=None, help="stop (and save) after this much training time")
