@@ -424,7 +424,9 @@ def test_face_vae_bad_upload_shows_message_and_app_keeps_serving(page, tmp_path)
     # A clicked dataset face fills the same slot (as a file) and reconstructs too.
     p.get_by_label("reconstruct", exact=True).check()
     p.locator(".thumbnail-item").first.click()  # the first dataset face
-    page.locator("#vae-upload-reconstruct", has_text=".png").wait_for()
+    # the slot shows the clicked face's file, not the example's any more (both are .png: waiting for ".png" alone let
+    # Reconstruct run on the example again when the click's upload was slow)
+    page.locator("#vae-upload-reconstruct", has_text=".png").filter(has_not_text=EXAMPLE_FACE.name).wait_for()
     before = p.get_by_text("Squared error per pixel").inner_text()
     p.get_by_role("button", name="Reconstruct", exact=True).click()
     t0 = time.time()
