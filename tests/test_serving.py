@@ -151,9 +151,9 @@ def test_bf16_layers_keep_the_image_and_hand_float32_on():
     import genlab
     from genlab.ui import common
 
+    face = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     for name, call in (("anime_dcgan", lambda m: m.sample(8, seed=3)),
-                       ("hair_cyclegan", lambda m: torch.cat(m.round_trip(torch.rand(1, 3, 64, 64,
-                                                             generator=torch.Generator().manual_seed(0)), "black2blond")))):
+                       ("hair_cyclegan", lambda m: torch.cat(m.round_trip(face, "black2blond")))):
         m = genlab.load(name)
         ref = call(m)
         common.bf16_layers(m)

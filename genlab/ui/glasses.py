@@ -26,9 +26,9 @@ STEPS = 6  # steps of the strips and of the 6×6 grid, as in Fig 5.10
 SCALE = 3  # 64×64 faces shown 3× larger, nearest neighbour (the pixels the model makes)
 
 # Seed and picks that fill the controls for each figure, chosen by looking at the shipped checkpoint: in grid
-# seed 12, faces 0 and 9 (women in sunglasses) and 30 (a man in sunglasses) put their glasses on and take them off
-# cleanly and keep their sex (the glasses classifier: p(glasses) ≥ 0.99 at w = 1, ≤ 0.01 at w = 0; the sex
-# classifier agrees at both).
+# seed 12, face 0 (a woman in sunglasses), 9 (a woman in glasses) and 30 (a man in sunglasses) put their glasses
+# on and take them off cleanly and keep their sex (the glasses classifier: p(glasses) ≥ 0.99 at w = 1, ≤ 0.01 at
+# w = 0; the sex classifier agrees at both).
 FIGURES = {
     "5.7": {"grid_seed": 12, "a": 0, "b": 9, "w": 0.5, "t": 0.5, "label": "glasses"},
     "5.8": {"grid_seed": 12, "a": 30, "b": 9, "w": 1.0, "t": 0.5, "label": "glasses"},
