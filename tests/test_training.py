@@ -139,3 +139,26 @@ def test_divergence_stops_with_message(tmp_path, monkeypatch):
 def test_time_cap(tmp_path):
     evs = list(train("number_gan", "tiny", {"epochs": 10_000}, out=tmp_path / "ck", max_seconds=0.0))
     assert evs[-1].reason == "time_cap" and evs[-1].step == 1
+
+
+def test_bf16_autocasts_each_step_and_keeps_fp32_weights(tmp_path, monkeypatch):
+    """--bf16: every step runs under CPU bf16 autocast (its convolutions give bf16), the checkpoint stays fp32;
+    a family whose Spec does not allow it is refused before anything runs."""
+    from genlab.models import hair_cyclegan
+
+    seen = []
+    step = hair_cyclegan.Trainer.train_step
+
+    def spy(self, batch):
+        seen.append((torch.is_autocast_enabled("cpu"), self.model.G_black2blond(batch[0]).dtype))
+        return step(self, batch)
+
+    monkeypatch.setattr(hair_cyclegan.Trainer, "train_step", spy)
+    evs = list(train("hair_cyclegan", "tiny", bf16=True, run_dir=tmp_path / "r", out=tmp_path / "c"))
+    assert evs[-1].reason == "finished" and seen and all(s == (True, torch.bfloat16) for s in seen)
+    assert {v.dtype for v in genlab.load("hair_cyclegan", tmp_path / "c").state_dict().values()} == {torch.float32}
+    seen.clear()
+    list(train("hair_cyclegan", "tiny", run_dir=tmp_path / "r2", out=tmp_path / "c2"))
+    assert seen and all(s == (False, torch.float32) for s in seen)
+    with pytest.raises(ValueError, match="not safe under bf16"):
+        list(train("number_gan", "tiny", bf16=True, run_dir=tmp_path / "n", out=tmp_path / "nc"))

@@ -56,6 +56,8 @@ def model_parser(name: str) -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--max-seconds", type=float, default=None, help="stop (and save) after this much training time")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast around each step, also on a CPU (fast where "
+                   "it has AMX; weights stay fp32; only models whose step allows it)")
     p.add_argument("--preview-dir", default=None, help="write the fixed-noise grid as PNG here after every epoch")
     g = p.add_argument_group("config fields (override the preset)")
     base = spec.presets["cpu"]
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = None
     try:
         for ev in train(name, a.preset, overrides, data=a.data, out=a.out, run_dir=a.run_dir, resume=a.resume,
-                        device=a.device, control=control, max_seconds=a.max_seconds, command=command,
+                        device=a.device, control=control, max_seconds=a.max_seconds, command=command, bf16=a.bf16,
                         preview_every=0 if a.preview_dir else None, demo=a.preset in DEMO_PRESETS):
             if ev.kind == "start":
                 print(ev.message)
