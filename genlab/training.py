@@ -140,8 +140,9 @@ def train(name: str, preset: str = "cpu", overrides: dict | None = None, *, data
     preview grids (0: once per epoch, None: never). command: recorded in the card (default: this process's argv).
     control: stop / pause / train one side from another thread (Control); a run without one trains to the end.
     bf16: bfloat16 autocast around every step in one process, also on a CPU (fp32 weights and optimiser; the
-    convolutions and matmuls in bf16: 1.3-1.7x the pairs/s of hair_cyclegan at batch 2 on this machine's AMX cores); only for
-    families whose Spec says their step is safe under autocast. Under torchrun on CUDA it is on for those anyway.
+    convolutions and matmuls in bf16: 1.3-1.7x the pairs/s of hair_cyclegan at batch 2 on this machine's AMX
+    cores); only for families whose Spec says their step is safe under autocast. Under torchrun on CUDA it is on
+    for those anyway.
     """
     spec = get(name)
     control = control or Control()
