@@ -19,6 +19,9 @@ Departures from the book, and why (the `book` preset keeps the book's settings):
 - Upsampling: `upsample="resize"` replaces the stride-2 transposed convolutions by nearest-neighbour
   resizing and a 3×3 convolution (Odena et al. 2016), which cannot paint the period-2 checkerboard
   that transposed convolutions leave on faces; `deconv` (the book's and the paper's layer) is the default.
+- Spectral penalty (`spectral`): with resize-convolutions the translated faces still carried ~1.2× the real faces'
+  period-2 energy (the discriminators' stride-2 gradients paint it), so G and F may pay for Nyquist-line energy above
+  that of real faces of their target colour (metrics.nyquist_excess; Durall et al. 2020 in spirit).
 - Size (the `cpu` preset): 64×64 faces, half the paper's width (32), the paper's 6 residual blocks for small
   images, a 24-wide discriminator, batch 2, so that an epoch takes minutes, not hours, on 2 CPU cores.
 
@@ -33,7 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..contract import Evaluation, Spec, Tab
-from ..eval import classifier
+from ..eval import classifier, metrics
 from . import frozen
 
 DIRECTIONS = ("black2blond", "blond2black")
@@ -55,6 +58,9 @@ class Config:
     cycle_weight: float = 10.0  # λ
     identity_weight: float = 0.0  # 0 in the book; 0.5·λ = 5 in the paper and in the cpu preset
     buffer_size: int = 50  # replay buffer of fakes for D (0 = none, as the book)
+    # weight of a penalty on both generators for period-2 energy above the target colour's training faces' (0 = off;
+    # metrics.nyquist_excess, the same term as anime_dcgan's and glasses_cgan's)
+    spectral: float = 0.0
     flip: bool = True  # random horizontal flips of the training faces
     epochs: int = 3
     limit: int = 0  # training faces per colour (0 = all of the training split)
@@ -251,6 +257,8 @@ class Trainer:
                         "black": len(self.black), "blond": len(self.blond)}
         # Fixed held-out faces for the preview (8 per colour) and the cheap per-epoch score (32 per colour).
         self.fixed = [to_unit(h[:32]).to(device) for h in held]
+        if cfg.spectral:  # each colour's share of spectral power on the Nyquist lines, fixed for the run
+            self.real_nyquist = [metrics.nyquist_share(imgs) for imgs in (self.black, self.blond)]
 
     def batches(self, epoch: int):
         """Unpaired batches (black, blond) in [-1, 1]: each colour shuffled on its own, the same per epoch on resume."""
@@ -303,6 +311,10 @@ class Trainer:
             if cfg.identity_weight:
                 idt = F.l1_loss(out_g[nx + ny:], y) + F.l1_loss(out_f[ny:], x)
                 loss_g = loss_g + cfg.identity_weight * idt
+            if cfg.spectral:
+                penalty = (metrics.nyquist_excess(fake_y, self.real_nyquist[1])
+                           + metrics.nyquist_excess(fake_x, self.real_nyquist[0]))
+                loss_g = loss_g + cfg.spectral * penalty
             if self.train_only != "D":
                 self.opt_g.zero_grad(set_to_none=True)
                 loss_g.backward()
@@ -318,8 +330,11 @@ class Trainer:
             self.opt_d.zero_grad(set_to_none=True)
             (loss_d_blond + loss_d_black).backward()
             self.opt_d.step()
-        return {"loss_g_adv": adv.item(), "loss_cycle": cyc.item(), "loss_d_blond": loss_d_blond.item(),
-                "loss_d_black": loss_d_black.item()}
+        out = {"loss_g_adv": adv.item(), "loss_cycle": cyc.item(), "loss_d_blond": loss_d_blond.item(),
+               "loss_d_black": loss_d_black.item()}
+        if cfg.spectral:
+            out["loss_spectral"] = penalty.item()
+        return out
 
     @torch.no_grad()
     def score(self) -> dict:
