@@ -72,9 +72,9 @@ PRESETS = {
     # (epochs=1 is a placeholder: run it for as many epochs as your GPU allows).
     "book": Config(size=256, width=64, blocks=9, d_width=64, batch_size=1, lr=1e-5, decay=False,
                    identity_weight=0.0, buffer_size=0, epochs=1),
-    # Sized for a CPU: 64×64, half the width, 6 blocks, resize-convolutions, identity loss, batch 4 (what ships: the
-    # card; trained with --bf16, ~6 pairs/s on 2 AMX cores).
-    "cpu": Config(width=32, blocks=6, upsample="resize", identity_weight=5.0, batch_size=4, epochs=18),
+    # Sized for a CPU: 64×64, half the width, 6 blocks, resize-convolutions, identity loss, batch 4, the spectral
+    # penalty (what ships: the card; trained with --bf16, ~7 pairs/s on 2 AMX cores).
+    "cpu": Config(width=32, blocks=6, upsample="resize", identity_weight=5.0, batch_size=4, epochs=20, spectral=0.3),
     # The live tab: something visible within a minute on 2 cores (300 faces per colour, 32×32).
     "live": Config(size=32, width=8, blocks=2, d_width=16, d_layers=2, limit=300, epochs=30),
     "tiny": Config(size=32, width=4, blocks=1, d_width=8, d_layers=2, batch_size=2, limit=4, epochs=1),
