@@ -1,7 +1,8 @@
 """GenLab: one Gradio page, one tab per model of *Learn Generative AI with PyTorch* (chapters 3-7).
 
 `python app.py` serves it on http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT change
-that, as on a Hugging Face Space). This file only assembles tabs; each lives in genlab/ui/.
+that, as on a Hugging Face Space); with GENLAB_PROCESSES=N, N copies of it behind nginx (genlab/front.py). This
+file only assembles tabs; each lives in genlab/ui/.
 """
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+# GENLAB_PROCESSES=N: this process only starts N copies of the app behind nginx (checked before anything imports
+# torch, which reads OMP_NUM_THREADS below when it loads)
+if __name__ == "__main__" and os.environ.get("GENLAB_PROCESSES", "1").strip() != "1":
+    from genlab import front
+
+    sys.exit(front.main(front.processes(), Path(__file__).resolve()))
 
 
 def tune_allocator() -> None:

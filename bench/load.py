@@ -1,11 +1,14 @@
 """Load: N concurrent browser-like users against the generate / translate / reconstruct endpoints.
 
     python bench/load.py [--users 30,60] [--seconds 60] [--cpu-requests 40] [--leak-requests 1000] [--leak-users 4]
+                         [--processes 1]
 
 Starts `python app.py` on a free loopback port (nothing else is ever targeted), runs the users for the
 given time (once per number in --users: `--users 30,60` is the class mode, 30 then 60 users against the same
 server), and prints requests, errors, p50/p95 latency per endpoint, the server's peak memory and the CPU time of
-the server and of this load generator (they share the machine's cores).
+the server and of this load generator (they share the machine's cores). With --processes N the app runs as N copies
+behind nginx (GENLAB_PROCESSES, genlab/front.py); "the server" is then the whole process tree (front, copies, nginx),
+and each user is sent to its copy by the front page's redirect, as a browser is.
 Next to them, the server's CPU per request of each endpoint: each endpoint alone, --cpu-requests requests from
 4 concurrent users with fresh seeds (no cache hits), the server process's user+system CPU time over that phase
 divided by the requests (files fetched included). A mixed run cannot split CPU time by endpoint; phases can.
@@ -44,22 +47,52 @@ FACE = next(iter(sorted((ROOT / "genlab" / "ui" / "examples" / "hair").glob("*.p
 MARKS = (100, 250, 500, 750, 1000)
 
 
+def tree(pid: int) -> list[int]:
+    """pid and its live descendants (the copies and nginx of a multi-process app)."""
+    parents = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                parents[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass  # gone meanwhile
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += [c for c, pp in parents.items() if pp == p]
+    return out
+
+
 def mem(pid: int, key: str) -> float:
-    return int(Path(f"/proc/{pid}/status").read_text().split(f"{key}:")[1].split()[0]) / 1024
+    """A /proc status figure (VmRSS, VmHWM) in MB, summed over the process tree (of peaks: each process's own)."""
+    total = 0
+    for p in tree(pid):
+        try:
+            total += int(Path(f"/proc/{p}/status").read_text().split(f"{key}:")[1].split()[0])
+        except (OSError, IndexError):
+            pass
+    return total / 1024
 
 
 def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process (and its reaped children)."""
-    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(v) for v in f[11:15]) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU seconds of a process tree (and its reaped children)."""
+    total = 0
+    for p in tree(pid):
+        try:
+            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in f[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
-def start_app(timeout: float = 180) -> tuple[subprocess.Popen, str]:
+def start_app(timeout: float = 180, processes: int = 1) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "GRADIO_ANALYTICS_ENABLED": "False"}
+           "GRADIO_ANALYTICS_ENABLED": "False", "GENLAB_PROCESSES": str(processes)}
     log = tempfile.TemporaryFile()  # the app's output, shown if it does not start
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -133,6 +166,10 @@ class User:
         self.http = httpx.Client(base_url=url, timeout=120, limits=httpx.Limits(keepalive_expiry=2))
         self.api, self.check = api, check
         self.session = uuid.uuid4().hex
+        # A multi-process app sends a new visitor to its copy (a redirect to /p<k>/); the session stays there.
+        r = self.http.get("")
+        if r.is_redirect:
+            self.http.base_url = str(r.next_request.url)
 
     def upload(self, path: Path, salt: int | None = None) -> dict:
         data = path.read_bytes() if salt is None else salted(path.read_bytes(), salt)
@@ -361,8 +398,9 @@ def main():
     p.add_argument("--cpu-requests", type=int, default=40, help="requests per endpoint of the CPU phases (0 skips)")
     p.add_argument("--leak-requests", type=int, default=1000, help="0 skips the memory check")
     p.add_argument("--leak-users", type=int, default=4)
+    p.add_argument("--processes", type=int, default=1, help="app copies behind nginx (GENLAB_PROCESSES)")
     a = p.parse_args()
-    proc, url = start_app()
+    proc, url = start_app(timeout=600, processes=a.processes)
     try:
         # CPU phases first, then each timed run is printed as soon as it ends (a run cut short keeps what it has)
         cpu = cpu_phases(url, proc, a.cpu_requests) if a.cpu_requests > 0 else {}

@@ -343,3 +343,37 @@ def test_a_model_that_cannot_train_is_a_clear_error(_fast, monkeypatch):
     with pytest.raises(gr.Error, match="could not train: DataError: Fashion-MNIST not found"):
         list(live.live_train("number_gan", "live", 5e-4, None, None, 10, 1, None, 0, 1, [], "both", box))
     assert box["run"].ended and live_worker.active_runs() == 0
+
+
+def test_the_run_limit_holds_across_the_app_processes(monkeypatch, tmp_path):
+    """With GENLAB_SLOTS_DIR (several app processes, genlab/front.py) a slot another process holds is taken: claim()
+    refuses, the page's count says so, and once that process is gone (the kernel drops its lock) the slot is free."""
+    import subprocess
+    import sys
+
+    class Fake:
+        ended = False
+
+        def time_left(self):
+            return 10.0
+
+    monkeypatch.setattr(live_worker, "SLOTS_DIR", str(tmp_path))
+    monkeypatch.setattr(live_worker, "MAX_RUNS", 1)
+    hold = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(600)")
+    other = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path / "slot-0")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        assert live_worker.active_runs() == 1
+        with pytest.raises(live_worker.Refused, match="Busy: 1 runs are training now"):
+            live_worker.claim({}, Fake)
+    finally:
+        other.kill()
+        other.wait()
+    box = {}
+    run = live_worker.claim(box, Fake)  # the other process died: its slot came back
+    assert box["run"] is run and run.lease is not None and live_worker.active_runs() == 1
+    with pytest.raises(live_worker.Refused):
+        live_worker.claim({}, Fake)  # this process's run holds the one slot
+    live_worker.release(run)
+    assert run.lease is None and live_worker.active_runs() == 0

@@ -5,13 +5,15 @@ one training loop, `genlab.training.train` (the CLI's loop), in a daemon thread;
 page's Stop, Pause and "train only" reach the loop. The page reads snapshots (status, grid file, loss table) from
 Run.updates(), at most every TICK seconds.
 
-A public server must not be held by one visitor: at most MAX_RUNS runs train at once in the whole process (claim()
-answers Refused at once when none is free, or when the session already has a run), each run is capped at
+A public server must not be held by one visitor: at most MAX_RUNS runs train at once in the whole app (claim()
+answers Refused at once when none is free, or when the session already has a run; where the app runs as several
+processes, genlab/front.py, the slots are lock files in GENLAB_SLOTS_DIR that they share), each run is capped at
 RUN_SECONDS of training, and a run paused for PAUSE_SECONDS or that nobody watches for WATCH_SECONDS stops and
 frees its slot. Each run's temp folder (genlab.tempdirs) goes when it is closed or, by sweep(), KEEP_ENDED_S after.
 """
 from __future__ import annotations
 
+import fcntl
 import io
 import math
 import os
@@ -39,6 +41,9 @@ PREVIEW_SHARE = 0.04  # grids take at most this share of the time: the tab must 
 MAX_GAP = 5.0  # ... but a grid at least this often (seconds): the grid is what the tab is for
 GRID_FILES = 30  # newest grid PNGs kept on disk for the page (Gradio copies each one once it is shown)
 PLOT_POINTS = 200  # loss points per term sent to the page (bucket means)
+# Set by genlab/front.py when the app runs as several processes: slot i is the file slot-i there, held with flock
+# while a run trains, so the limit holds across the processes; the kernel frees it if a process dies.
+SLOTS_DIR = os.environ.get("GENLAB_SLOTS_DIR")
 
 
 class Refused(Exception):
@@ -54,8 +59,39 @@ _active = 0  # runs training now in this process: the one global count; the runs
 _holders: set = set()  # the Runs holding those slots: only to say when the next one frees, and to sweep by age
 
 
+def _lock(i: int) -> int | None:
+    """An open descriptor holding shared slot i, or None when another run holds it."""
+    fd = os.open(os.path.join(SLOTS_DIR, f"slot-{i}"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except OSError:
+        os.close(fd)
+        return None
+
+
+def _take_shared() -> int | None:
+    for i in range(MAX_RUNS):
+        fd = _lock(i)
+        if fd is not None:
+            return fd
+    return None
+
+
+def _shared_held() -> int:
+    held = 0
+    for i in range(MAX_RUNS):
+        fd = _lock(i)
+        if fd is None:
+            held += 1
+        else:
+            os.close(fd)  # closing the descriptor releases the probe's lock
+    return held
+
+
 def active_runs() -> int:
-    return _active
+    """Runs training now: in the whole app (every process) where the slots are shared."""
+    return _shared_held() if SLOTS_DIR else _active
 
 
 def busy_message() -> str:
@@ -74,8 +110,18 @@ def claim(box: dict, make) -> "Run":
             raise Refused("This browser session already has a run going: press Stop first.")
         if _active >= MAX_RUNS:
             raise Refused(_busy_message_unlocked())
-        run = make()
-        run.slot = True
+        lease = None
+        if SLOTS_DIR:
+            lease = _take_shared()
+            if lease is None:
+                raise Refused(_busy_message_unlocked())
+        try:
+            run = make()
+        except BaseException:
+            if lease is not None:
+                os.close(lease)
+            raise
+        run.slot, run.lease = True, lease
         _active += 1
         _holders.add(run)
         box["run"] = run
@@ -84,8 +130,9 @@ def claim(box: dict, make) -> "Run":
 
 def _busy_message_unlocked() -> str:
     left = [r.time_left() for r in _holders]
-    soon = f"; the next slot frees within {clock(min(left))}" if left else ""
-    return (f"Busy: {_active} runs are training now, ahead of yours (the limit is {MAX_RUNS}){soon}. "
+    # other processes' runs: their time left is not known here, so nothing is said about when a slot frees
+    soon = f"; the next slot frees within {clock(min(left))}" if left and not SLOTS_DIR else ""
+    return (f"Busy: {active_runs()} runs are training now, ahead of yours (the limit is {MAX_RUNS}){soon}. "
             "Nothing was queued: press Train again then.")
 
 
@@ -94,6 +141,10 @@ def release(run=None) -> None:
     with _slots:
         _active = max(0, _active - 1)
         _holders.discard(run)
+        lease = getattr(run, "lease", None)
+        if lease is not None:
+            run.lease = None
+            os.close(lease)  # frees the shared slot
 
 
 _swept = [0.0]
@@ -149,6 +200,7 @@ class Run:
         self.ended = False
         self.paused_at = None  # when Pause was pressed (perf_counter); None while training
         self.slot = False  # holds one of the MAX_RUNS slots; released when the worker ends
+        self.lease = None  # the shared slot's lock file descriptor (GENLAB_SLOTS_DIR), closed on release
         self.thread = threading.Thread(target=self._work, daemon=True, name=f"genlab-live-{name}")
 
     # worker side ---------------------------------------------------------------------------------------
