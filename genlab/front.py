@@ -36,6 +36,11 @@ NGINX_MISSING = ("GENLAB_PROCESSES={n} runs the app as {n} processes behind ngin
                  "packages.txt) or unset GENLAB_PROCESSES to serve from one process.")
 
 
+def nginx_path() -> str | None:
+    """nginx on PATH, or Debian's /usr/sbin/nginx (not on a plain user's PATH)."""
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
@@ -128,7 +133,7 @@ def _interrupt(*_):
 
 def main(n: int, app: Path, start_timeout: float = 900) -> int:
     """Start n copies of `app`, then nginx in front of them; watch them all; returns an exit status."""
-    nginx = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx")
+    nginx = nginx_path()
     if not nginx:
         print(NGINX_MISSING.format(n=n), file=sys.stderr)
         return 2

@@ -6,7 +6,6 @@ nginx is a Debian package (.ci/run installs it); without it these tests skip, un
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import pytest
 from conftest import ROOT
 from genlab import front
 
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+NGINX = front.nginx_path()
 
 
 def _need_nginx():

@@ -23,7 +23,7 @@ Departures from the book, and why (the `book` preset keeps the book's settings):
   period-2 energy (the discriminators' stride-2 gradients paint it), so G and F may pay for Nyquist-line energy above
   that of real faces of their target colour (metrics.nyquist_excess; Durall et al. 2020 in spirit).
 - Size (the `cpu` preset): 64×64 faces, half the paper's width (32), the paper's 6 residual blocks for small
-  images, a 24-wide discriminator, batch 2, so that an epoch takes minutes, not hours, on 2 CPU cores.
+  images, a 24-wide discriminator, batch 4, so that an epoch takes minutes, not hours, on 2 CPU cores.
 
 Images are N×3×H×W in [0, 1] at the Model's edge; the networks work in [-1, 1].
 """
